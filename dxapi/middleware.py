@@ -1,0 +1,52 @@
+"""Request id: accepted from the caller's ``X-Request-ID`` when well-formed, else generated.
+
+The id is returned in the response header, kept on the request and in a context variable so
+that log records and change history can carry it.
+"""
+
+import contextvars
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "request_id", default="-"
+)
+
+
+def current_request_id() -> str:
+    """The id of the request being served, or ``"-"`` outside a request."""
+    return _current_request_id.get()
+
+
+def accept_or_generate(candidate: str | None) -> str:
+    if candidate and _WELL_FORMED.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+class RequestIDMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accept_or_generate(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id
+        token = _current_request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _current_request_id.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class RequestIDLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True

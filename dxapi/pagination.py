@@ -1,0 +1,9 @@
+from rest_framework.pagination import PageNumberPagination
+
+
+class StandardPagination(PageNumberPagination):
+    """Page-number pagination that is always on, with a bounded page size."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -1,0 +1,109 @@
+"""Japanese fiscal years and their labels.
+
+A fiscal year is stored as the Western year that starts it: fiscal year 2024 runs from
+April 2024 to March 2025 and is labelled ``R6`` / ``令和6年度`` (Reiwa year = year - 2018).
+As-of dates such as ``R7.3時点`` (end of March 2025) are stored as dates and labelled back.
+"""
+
+import calendar
+import datetime
+import re
+from dataclasses import dataclass
+
+MIN_FISCAL_YEAR = 1989
+MAX_FISCAL_YEAR = 2100
+
+
+@dataclass(frozen=True)
+class Era:
+    letter: str
+    name: str
+    first_year: int  # the Western year that is year 1 of the era
+
+    def year_of(self, western_year: int) -> int:
+        return western_year - self.first_year + 1
+
+
+REIWA = Era("R", "令和", 2019)
+HEISEI = Era("H", "平成", 1989)
+ERAS = (REIWA, HEISEI)
+_ERA_BY_LETTER = {era.letter: era for era in ERAS}
+_ERA_BY_NAME = {era.name: era for era in ERAS}
+
+
+def era_of(western_year: int) -> Era:
+    """The era a (fiscal or calendar) year is counted in; years before 2019 are Heisei."""
+    return REIWA if western_year >= REIWA.first_year else HEISEI
+
+
+def short_label(fiscal_year: int) -> str:
+    """``2024`` -> ``"R6"``."""
+    era = era_of(fiscal_year)
+    return f"{era.letter}{era.year_of(fiscal_year)}"
+
+
+def long_label(fiscal_year: int) -> str:
+    """``2024`` -> ``"令和6年度"``."""
+    era = era_of(fiscal_year)
+    return f"{era.name}{era.year_of(fiscal_year)}年度"
+
+
+def labels(fiscal_year: int) -> dict[str, int | str]:
+    return {"year": fiscal_year, "label": short_label(fiscal_year), "label_ja": long_label(fiscal_year)}
+
+
+_WESTERN = re.compile(r"^(?:FY)?(\d{4})$", re.IGNORECASE)
+_ERA_SHORT = re.compile(r"^([RH])(\d{1,2})$", re.IGNORECASE)
+_ERA_LONG = re.compile(r"^(令和|平成)(\d{1,2}|元)年度?$")
+
+
+def parse_fiscal_year(value: str | int) -> int:
+    """Accept ``2024``, ``"2024"``, ``"FY2024"``, ``"R6"`` or ``"令和6年度"``; raise ``ValueError``."""
+    text = str(value).strip()
+    if match := _WESTERN.match(text):
+        year = int(match.group(1))
+    elif match := _ERA_SHORT.match(text):
+        era = _ERA_BY_LETTER[match.group(1).upper()]
+        year = era.first_year + int(match.group(2)) - 1
+    elif match := _ERA_LONG.match(text):
+        era = _ERA_BY_NAME[match.group(1)]
+        number = 1 if match.group(2) == "元" else int(match.group(2))
+        year = era.first_year + number - 1
+    else:
+        raise ValueError(f"'{text}' is not a fiscal year: use a year such as 2024 or R6.")
+    if not MIN_FISCAL_YEAR <= year <= MAX_FISCAL_YEAR:
+        raise ValueError(
+            f"Fiscal year {year} is outside {MIN_FISCAL_YEAR}–{MAX_FISCAL_YEAR}."
+        )
+    return year
+
+
+def fiscal_year_of(day: datetime.date) -> int:
+    """The fiscal year a calendar date falls in (April to March)."""
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def fiscal_year_bounds(fiscal_year: int) -> tuple[datetime.date, datetime.date]:
+    return datetime.date(fiscal_year, 4, 1), datetime.date(fiscal_year + 1, 3, 31)
+
+
+def as_of_label(day: datetime.date) -> str:
+    """``2025-03-31`` -> ``"R7.3時点"`` (calendar era year and month, as the reports write it)."""
+    era = era_of(day.year)
+    return f"{era.letter}{era.year_of(day.year)}.{day.month}時点"
+
+
+_AS_OF = re.compile(r"^([RH])(\d{1,2})\.(\d{1,2})(?:末)?(?:時点)?$", re.IGNORECASE)
+
+
+def parse_as_of(text: str) -> datetime.date:
+    """``"R7.3時点"`` -> ``2025-03-31`` (the last day of that month); raise ``ValueError``."""
+    match = _AS_OF.match(text.strip())
+    if not match:
+        raise ValueError(f"'{text}' is not an as-of label such as R7.3時点.")
+    era = _ERA_BY_LETTER[match.group(1).upper()]
+    year = era.first_year + int(match.group(2)) - 1
+    month = int(match.group(3))
+    if not 1 <= month <= 12:
+        raise ValueError(f"'{text}' has no month {month}.")
+    return datetime.date(year, month, calendar.monthrange(year, month)[1])

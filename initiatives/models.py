@@ -1,0 +1,244 @@
+"""The structure of a DX promotion plan: plan, pillars, policy areas, initiatives, KPIs."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from initiatives.fiscal_years import MAX_FISCAL_YEAR, MIN_FISCAL_YEAR, long_label, short_label
+
+
+def fiscal_year_range_check(field: str, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": MIN_FISCAL_YEAR, f"{field}__lte": MAX_FISCAL_YEAR}),
+        name=name,
+    )
+
+
+class Plan(models.Model):
+    code = models.SlugField(_("コード"), max_length=50, unique=True)
+    organisation = models.CharField(_("団体"), max_length=100)
+    name = models.CharField(_("計画名"), max_length=200)
+    start_year = models.PositiveSmallIntegerField(_("開始年度"))
+    end_year = models.PositiveSmallIntegerField(_("終了年度"))
+    description = models.TextField(_("説明"), blank=True)
+
+    class Meta:
+        verbose_name = _("計画")
+        verbose_name_plural = _("計画")
+        ordering = ["organisation", "start_year", "code"]
+        constraints = [
+            fiscal_year_range_check("start_year", "plan_start_year_range"),
+            fiscal_year_range_check("end_year", "plan_end_year_range"),
+            models.CheckConstraint(
+                condition=Q(start_year__lte=models.F("end_year")), name="plan_period_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.name}"
+
+    @property
+    def period_label(self) -> str:
+        return f"{short_label(self.start_year)}–{short_label(self.end_year)}"
+
+    def covers(self, fiscal_year: int) -> bool:
+        return self.start_year <= fiscal_year <= self.end_year
+
+
+class Department(models.Model):
+    """A department (部局) of the plan's organisation, responsible for initiatives."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="departments")
+    code = models.SlugField(_("コード"), max_length=50)
+    name = models.CharField(_("部局名"), max_length=100)
+    order = models.PositiveSmallIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        verbose_name = _("部局")
+        verbose_name_plural = _("部局")
+        ordering = ["plan", "order", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "code"], name="department_code_unique_in_plan"),
+            models.UniqueConstraint(fields=["plan", "name"], name="department_name_unique_in_plan"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pillar(models.Model):
+    """A pillar (分類) of the plan, e.g. 行政 〜デジタル・ガバメント〜."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="pillars")
+    order = models.PositiveSmallIntegerField(_("表示順"))
+    name = models.CharField(_("分類"), max_length=50)
+    theme = models.CharField(_("テーマ"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("分類")
+        verbose_name_plural = _("分類")
+        ordering = ["plan", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "order"], name="pillar_order_unique_in_plan"),
+            models.UniqueConstraint(fields=["plan", "name"], name="pillar_name_unique_in_plan"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} 〜{self.theme}〜" if self.theme else self.name
+
+
+class PolicyArea(models.Model):
+    """A policy area (施策), numbered (1), (2), … inside its pillar."""
+
+    pillar = models.ForeignKey(Pillar, on_delete=models.PROTECT, related_name="policy_areas")
+    number = models.PositiveSmallIntegerField(_("番号"))
+    name = models.CharField(_("施策"), max_length=200)
+
+    class Meta:
+        verbose_name = _("施策")
+        verbose_name_plural = _("施策")
+        ordering = ["pillar__plan", "pillar__order", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pillar", "number"], name="policy_area_number_unique_in_pillar"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pillar.name} ({self.number}) {self.name}"
+
+
+class Initiative(models.Model):
+    """An initiative (取組), numbered across the whole plan."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="initiatives")
+    policy_area = models.ForeignKey(
+        PolicyArea, on_delete=models.PROTECT, related_name="initiatives", verbose_name=_("施策")
+    )
+    number = models.PositiveSmallIntegerField(_("番号"))
+    title = models.CharField(_("取組事項"), max_length=300)
+    is_major = models.BooleanField(
+        _("主な取組"), default=False, help_text=_("報告書で詳細を掲載する取組")
+    )
+    relists = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="relistings",
+        verbose_name=_("再掲元"),
+        help_text=_("この取組が再掲である場合の元の取組"),
+    )
+    departments = models.ManyToManyField(
+        Department,
+        through="InitiativeDepartment",
+        related_name="initiatives",
+        verbose_name=_("担当部局"),
+    )
+
+    class Meta:
+        verbose_name = _("取組")
+        verbose_name_plural = _("取組")
+        ordering = ["plan", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "number"], name="initiative_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="initiative_number_positive"),
+            models.CheckConstraint(
+                condition=~Q(relists=models.F("id")), name="initiative_not_relisting_itself"
+            ),
+        ]
+        indexes = [models.Index(fields=["policy_area", "number"])]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+
+class InitiativeDepartment(models.Model):
+    """A department responsible for an initiative; one of them may be the lead."""
+
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.CASCADE, related_name="responsibilities"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="responsibilities"
+    )
+    is_lead = models.BooleanField(_("主担当"), default=False)
+
+    class Meta:
+        verbose_name = _("担当部局")
+        verbose_name_plural = _("担当部局")
+        ordering = ["initiative", "-is_lead", "department__order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["initiative", "department"], name="initiative_department_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["initiative"],
+                condition=Q(is_lead=True),
+                name="initiative_single_lead_department",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.initiative.number}: {self.department.name}"
+
+
+class KPIDirection(models.TextChoices):
+    HIGHER = "higher", _("高いほど良い")
+    LOWER = "lower", _("低いほど良い")
+
+
+class KPI(models.Model):
+    """A KPI (指標) of an initiative."""
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.PROTECT, related_name="kpis")
+    order = models.PositiveSmallIntegerField(_("表示順"), default=1)
+    name = models.CharField(_("指標名"), max_length=300)
+    unit = models.CharField(_("単位"), max_length=30, blank=True)
+    is_cumulative = models.BooleanField(_("累計"), default=False)
+    direction = models.CharField(
+        _("方向"), max_length=10, choices=KPIDirection.choices, default=KPIDirection.HIGHER
+    )
+
+    class Meta:
+        verbose_name = _("指標")
+        verbose_name_plural = _("指標")
+        ordering = ["initiative", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["initiative", "order"], name="kpi_order_unique"),
+            models.CheckConstraint(
+                condition=Q(direction__in=KPIDirection.values), name="kpi_direction_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+
+class KPITarget(models.Model):
+    """A KPI's target for one fiscal year: a number, or qualitative text."""
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="targets")
+    fiscal_year = models.PositiveSmallIntegerField(_("年度"))
+    value = models.DecimalField(_("目標値"), max_digits=20, decimal_places=4, null=True, blank=True)
+    text = models.CharField(_("目標（定性）"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("指標の目標")
+        verbose_name_plural = _("指標の目標")
+        ordering = ["kpi", "fiscal_year"]
+        constraints = [
+            models.UniqueConstraint(fields=["kpi", "fiscal_year"], name="kpi_target_unique_year"),
+            fiscal_year_range_check("fiscal_year", "kpi_target_year_range"),
+            models.CheckConstraint(
+                condition=Q(value__isnull=False) | ~Q(text=""), name="kpi_target_value_or_text"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        shown = self.text if self.value is None else f"{self.value.normalize():f}"
+        return f"{short_label(self.fiscal_year)}: {shown}"
+
+    @property
+    def fiscal_year_label(self) -> str:
+        return long_label(self.fiscal_year)
