@@ -109,7 +109,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
         if os.environ.get("REDIS_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dxapi"}
     )
@@ -135,6 +138,20 @@ REST_FRAMEWORK = {
 
 DRF_STANDARDIZED_ERRORS = {"ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": False}
 
+_STANDARD_ERROR_ENUMS = [
+    "ValidationErrorEnum",
+    "ClientErrorEnum",
+    "ServerErrorEnum",
+    "ErrorCode401Enum",
+    "ErrorCode403Enum",
+    "ErrorCode404Enum",
+    "ErrorCode405Enum",
+    "ErrorCode406Enum",
+    "ErrorCode415Enum",
+    "ErrorCode429Enum",
+    "ErrorCode500Enum",
+]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "dxapi",
     "DESCRIPTION": (
@@ -150,19 +167,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RatingEnum": "evaluations.models.Rating",
         "EvaluationStatusEnum": "evaluations.models.EvaluationStatus",
+        "TransitionRatingEnum": "evaluations.aggregates.TRANSITION_RATINGS",
         "RoundStatusEnum": "evaluations.models.RoundStatus",
         "KPIDirectionEnum": "initiatives.models.KPIDirection",
-        "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
-        "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
-        "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
-        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
-        "ErrorCode403Enum": "drf_standardized_errors.openapi_serializers.ErrorCode403Enum.choices",
-        "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum.choices",
-        "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
-        "ErrorCode406Enum": "drf_standardized_errors.openapi_serializers.ErrorCode406Enum.choices",
-        "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
-        "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
-        "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+        **{
+            name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
+            for name in _STANDARD_ERROR_ENUMS
+        },
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",

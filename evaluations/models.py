@@ -71,7 +71,7 @@ class Evaluation(models.Model):
     initiative = models.ForeignKey(
         Initiative, on_delete=models.PROTECT, related_name="evaluations", verbose_name=_("取組")
     )
-    rating = models.CharField(
+    rating = models.CharField(  # noqa: DJ001 -- null is "unknown", distinct from "-"
         _("評価"),
         max_length=1,
         choices=Rating.choices,

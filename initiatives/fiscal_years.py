@@ -48,8 +48,13 @@ def long_label(fiscal_year: int) -> str:
     return f"{era.name}{era.year_of(fiscal_year)}年度"
 
 
-def labels(fiscal_year: int) -> dict[str, int | str]:
-    return {"year": fiscal_year, "label": short_label(fiscal_year), "label_ja": long_label(fiscal_year)}
+def year_fields(fiscal_year: int, prefix: str = "fiscal_year") -> dict[str, int | str]:
+    """``{"fiscal_year": 2024, "fiscal_year_label": "R6", "fiscal_year_label_ja": "令和6年度"}``."""
+    return {
+        prefix: fiscal_year,
+        f"{prefix}_label": short_label(fiscal_year),
+        f"{prefix}_label_ja": long_label(fiscal_year),
+    }
 
 
 _WESTERN = re.compile(r"^(?:FY)?(\d{4})$", re.IGNORECASE)
@@ -58,7 +63,7 @@ _ERA_LONG = re.compile(r"^(令和|平成)(\d{1,2}|元)年度?$")
 
 
 def parse_fiscal_year(value: str | int) -> int:
-    """Accept ``2024``, ``"2024"``, ``"FY2024"``, ``"R6"`` or ``"令和6年度"``; raise ``ValueError``."""
+    """Accept ``2024``, ``"FY2024"``, ``"R6"`` or ``"令和6年度"``; raise ``ValueError``."""
     text = str(value).strip()
     if match := _WESTERN.match(text):
         year = int(match.group(1))
@@ -72,9 +77,7 @@ def parse_fiscal_year(value: str | int) -> int:
     else:
         raise ValueError(f"'{text}' is not a fiscal year: use a year such as 2024 or R6.")
     if not MIN_FISCAL_YEAR <= year <= MAX_FISCAL_YEAR:
-        raise ValueError(
-            f"Fiscal year {year} is outside {MIN_FISCAL_YEAR}–{MAX_FISCAL_YEAR}."
-        )
+        raise ValueError(f"Fiscal year {year} is outside {MIN_FISCAL_YEAR}–{MAX_FISCAL_YEAR}.")
     return year
 
 

@@ -1,0 +1,101 @@
+from django_filters import rest_framework as filters
+
+from dxapi.filters import FiscalYearFilter, PlanFilter
+from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
+from evaluations.selectors import evaluations_visible_to
+from initiatives.api.filters import InitiativeFilter
+
+
+def department_lookup(prefix: str, value: str) -> dict[str, str]:
+    field = "id" if value.isdigit() else "code"
+    return {f"{prefix}initiative__departments__{field}": value}
+
+
+class RoundFilter(filters.FilterSet):
+    plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
+    fiscal_year = FiscalYearFilter(help_text="Fiscal year: 2024, R6 or 令和6年度.")
+    status = filters.ChoiceFilter(choices=RoundStatus.choices)
+
+    class Meta:
+        model = Round
+        fields = ["plan", "fiscal_year", "status"]
+
+
+class EvaluationFilter(filters.FilterSet):
+    plan = PlanFilter(field_name="round__plan", help_text="Plan id or code.")
+    fiscal_year = FiscalYearFilter(
+        field_name="round__fiscal_year", help_text="Fiscal year: 2024, R6 or 令和6年度."
+    )
+    rating = filters.ChoiceFilter(choices=Rating.choices)
+    status = filters.ChoiceFilter(choices=EvaluationStatus.choices)
+    pillar = filters.NumberFilter(
+        field_name="initiative__policy_area__pillar", help_text="Pillar id."
+    )
+    policy_area = filters.NumberFilter(
+        field_name="initiative__policy_area", help_text="Policy area id."
+    )
+    department = filters.CharFilter(
+        method="filter_department", help_text="Responsible department id or code."
+    )
+    initiative_number = filters.NumberFilter(field_name="initiative__number")
+
+    class Meta:
+        model = Evaluation
+        fields = [
+            "plan",
+            "fiscal_year",
+            "rating",
+            "status",
+            "pillar",
+            "policy_area",
+            "department",
+            "initiative",
+            "initiative_number",
+        ]
+
+    def filter_department(self, queryset, name, value):
+        return queryset.filter(**department_lookup("", value)).distinct()
+
+
+class KPIActualFilter(filters.FilterSet):
+    plan = PlanFilter(field_name="evaluation__round__plan", help_text="Plan id or code.")
+    fiscal_year = FiscalYearFilter(
+        field_name="evaluation__round__fiscal_year", help_text="Fiscal year: 2024 or R6."
+    )
+    initiative_number = filters.NumberFilter(field_name="evaluation__initiative__number")
+
+    class Meta:
+        model = KPIActual
+        fields = ["plan", "fiscal_year", "evaluation", "kpi", "initiative_number"]
+
+
+class InitiativeProgressFilter(InitiativeFilter):
+    """Adds ``fiscal_year`` and ``rating``, matched against the evaluations the caller may see."""
+
+    fiscal_year = FiscalYearFilter(
+        method="filter_by_evaluation", help_text="Fiscal year: 2024, R6 or 令和6年度."
+    )
+    rating = filters.ChoiceFilter(
+        choices=Rating.choices,
+        method="filter_by_evaluation",
+        help_text="Rating in `fiscal_year` (or in any year when none is given).",
+    )
+
+    class Meta(InitiativeFilter.Meta):
+        fields = [*InitiativeFilter.Meta.fields, "fiscal_year", "rating"]
+
+    def filter_by_evaluation(self, queryset, name, value):
+        return queryset  # applied once for both fields in filter_queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        fiscal_year = self.form.cleaned_data.get("fiscal_year")
+        rating = self.form.cleaned_data.get("rating")
+        if fiscal_year is None and not rating:
+            return queryset
+        evaluations = evaluations_visible_to(getattr(self.request, "user", None))
+        if fiscal_year is not None:
+            evaluations = evaluations.filter(round__fiscal_year=fiscal_year)
+        if rating:
+            evaluations = evaluations.filter(rating=rating)
+        return queryset.filter(pk__in=evaluations.values("initiative"))
