@@ -15,11 +15,21 @@ from django.http import HttpRequest, HttpResponse
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_current_api_key: contextvars.ContextVar[str] = contextvars.ContextVar("api_key", default="")
 
 
 def current_request_id() -> str:
     """The id of the request being served, or ``"-"`` outside a request."""
     return _current_request_id.get()
+
+
+def current_api_key() -> str:
+    """The prefix of the API key the request authenticated with, or ``""``."""
+    return _current_api_key.get()
+
+
+def set_current_api_key(prefix: str) -> None:
+    _current_api_key.set(prefix)
 
 
 def accept_or_generate(candidate: str | None) -> str:
@@ -36,10 +46,12 @@ class RequestIDMiddleware:
         request_id = accept_or_generate(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
         token = _current_request_id.set(request_id)
+        key_token = _current_api_key.set("")
         try:
             response = self.get_response(request)
         finally:
             _current_request_id.reset(token)
+            _current_api_key.reset(key_token)
         response[REQUEST_ID_HEADER] = request_id
         return response
 

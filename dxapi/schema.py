@@ -12,3 +12,39 @@ def read_only_docs(*, plural: str, singular: str, description: str):
             description=f"One {singular} by id. {description}",
         ),
     )
+
+
+def crud_docs(*, plural: str, singular: str, description: str, read, write, who: str):
+    """Summaries, descriptions and request/response bodies for a read-write viewset whose
+    writes take ``write`` and answer with ``read``."""
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {plural}", description=description),
+        retrieve=extend_schema(
+            summary=f"Retrieve a {singular}", description=f"One {singular} by id. {description}"
+        ),
+        create=extend_schema(
+            summary=f"Create a {singular}",
+            description=f"{who} creates a {singular}.",
+            request=write,
+            responses={201: read},
+        ),
+        update=extend_schema(
+            summary=f"Replace a {singular}",
+            description=f"{who} replaces a {singular}.",
+            request=write,
+            responses=read,
+        ),
+        partial_update=extend_schema(
+            summary=f"Update a {singular}",
+            description=f"{who} changes some fields of a {singular}.",
+            request=write,
+            responses=read,
+        ),
+        destroy=extend_schema(
+            summary=f"Delete a {singular}",
+            description=(
+                f"{who} deletes a {singular}. Refused with 409 while it is in use, e.g. by "
+                "evaluations: nothing is deleted by cascade."
+            ),
+        ),
+    )

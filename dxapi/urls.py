@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from evaluations.api import aggregate_views
+from evaluations.api import aggregate_views, report_views
 from evaluations.api import views as evaluation_views
 from initiatives.api import views as structure_views
 
@@ -14,6 +14,7 @@ router.register("pillars", structure_views.PillarViewSet, basename="pillar")
 router.register("policy-areas", structure_views.PolicyAreaViewSet, basename="policy-area")
 router.register("initiatives", evaluation_views.InitiativeProgressViewSet, basename="initiative")
 router.register("kpis", evaluation_views.KPIProgressViewSet, basename="kpi")
+router.register("kpi-targets", structure_views.KPITargetViewSet, basename="kpi-target")
 router.register("rounds", evaluation_views.RoundViewSet, basename="round")
 router.register("evaluations", evaluation_views.EvaluationViewSet, basename="evaluation")
 router.register("kpi-actuals", evaluation_views.KPIActualViewSet, basename="kpi-actual")
@@ -31,6 +32,7 @@ api_v1 = [
         name="aggregate-transitions",
     ),
     path("aggregates/trend/", aggregate_views.RatingTrendView.as_view(), name="aggregate-trend"),
+    path("reports/yearly/", report_views.YearlyReportView.as_view(), name="report-yearly"),
 ]
 
 urlpatterns = [

@@ -7,15 +7,23 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from evaluations.models import Evaluation, KPIActual, Round
+from evaluations.selectors import (
+    evaluations_editable_by,
+    evaluations_visible_to,
+    kpi_actuals_visible_to,
+    rounds_visible_to,
+)
+from initiatives.access import actor_for_user
 from initiatives.admin import decimal_label, fiscal_year_list_filter, restrict_inline_choices
 from initiatives.fiscal_years import long_label
 from initiatives.models import KPI
 
 
 @admin.register(Round)
-class RoundAdmin(admin.ModelAdmin):
+class RoundAdmin(SimpleHistoryAdmin):
     list_display = ("plan", "fiscal_year", "fiscal_year_label", "status", "published_at")
     list_display_links = ("fiscal_year", "fiscal_year_label")
     list_filter = ("plan", fiscal_year_list_filter("fiscal_year"), "status")
@@ -25,7 +33,10 @@ class RoundAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Round]:
         # ``Round.__str__`` reads the plan (also for autocomplete and delete pages).
-        return super().get_queryset(request).select_related("plan")
+        visible = rounds_visible_to(actor_for_user(request.user))
+        return (
+            super().get_queryset(request).filter(pk__in=visible.values("pk")).select_related("plan")
+        )
 
     @admin.display(description=_("年度（和暦）"), ordering="fiscal_year")
     def fiscal_year_label(self, obj: Round) -> str:
@@ -55,7 +66,7 @@ class KPIActualInline(admin.TabularInline):
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
+class EvaluationAdmin(SimpleHistoryAdmin):
     list_display = (
         "initiative_number",
         "initiative_title",
@@ -119,8 +130,28 @@ class EvaluationAdmin(admin.ModelAdmin):
     inlines = (KPIActualInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Evaluation]:
+        # Scoped as in the API: what the user may see, then what the user may change.
         # ``Evaluation.__str__`` reads the initiative and the round.
-        return super().get_queryset(request).select_related("round", "initiative")
+        visible = evaluations_visible_to(actor_for_user(request.user))
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=visible.values("pk"))
+            .select_related("round", "initiative")
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Evaluation | None = None):
+        # The workflow state changes through the review actions, not by editing the field.
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, "status", "round", "initiative")
+
+    def has_change_permission(self, request: HttpRequest, obj: Evaluation | None = None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is None:
+            return True
+        editable = evaluations_editable_by(actor_for_user(request.user))
+        return editable.filter(pk=obj.pk).exists()
 
     @admin.display(description=_("取組番号"), ordering="initiative__number")
     def initiative_number(self, obj: Evaluation) -> int:
@@ -136,7 +167,7 @@ class EvaluationAdmin(admin.ModelAdmin):
 
 
 @admin.register(KPIActual)
-class KPIActualAdmin(admin.ModelAdmin):
+class KPIActualAdmin(SimpleHistoryAdmin):
     list_display = ("evaluation", "kpi", "value_label", "as_of", "note")
     list_filter = (
         "evaluation__round__plan",
@@ -147,6 +178,10 @@ class KPIActualAdmin(admin.ModelAdmin):
     ordering = ("-evaluation__round__fiscal_year", "evaluation__initiative__number", "kpi__order")
     autocomplete_fields = ("evaluation", "kpi")
     readonly_fields = ("version", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[KPIActual]:
+        visible = kpi_actuals_visible_to(actor_for_user(request.user))
+        return super().get_queryset(request).filter(pk__in=visible.values("pk"))
 
     @admin.display(description=_("実績値"), ordering="value")
     def value_label(self, obj: KPIActual) -> str | None:

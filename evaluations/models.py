@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from dxapi.history import tracked
 from initiatives.fiscal_years import long_label
 from initiatives.models import KPI, Initiative, Plan, fiscal_year_range_check
 
@@ -43,6 +44,8 @@ class Round(models.Model):
     opened_at = models.DateTimeField(_("開始日時"), null=True, blank=True)
     closed_at = models.DateTimeField(_("締切日時"), null=True, blank=True)
     published_at = models.DateTimeField(_("公表日時"), null=True, blank=True)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("年度ラウンド")
@@ -110,6 +113,8 @@ class Evaluation(models.Model):
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("評価")
         verbose_name_plural = _("評価")
@@ -153,6 +158,8 @@ class KPIActual(models.Model):
     note = models.CharField(_("注記"), max_length=500, blank=True)
     version = models.PositiveIntegerField(_("版"), default=1)
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("指標の実績")

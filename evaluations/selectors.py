@@ -1,29 +1,82 @@
-"""Reads of evaluations and KPI actuals, scoped to what the caller may see."""
+"""Reads of rounds, evaluations and KPI actuals, scoped to what the actor may see.
 
-from django.db.models import OuterRef, QuerySet, Subquery
+Everything that shows evaluation data (API lists and details, filters, aggregates, the
+admin) goes through these functions, so the visibility rule lives here only.
+"""
 
-from evaluations.models import Evaluation, KPIActual, Round, RoundStatus
-from initiatives.access import User, is_secretariat
-from initiatives.models import KPITarget
+from django.db.models import (
+    Avg,
+    Case,
+    CharField,
+    DecimalField,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+
+from evaluations.models import RATED, Evaluation, KPIActual, Rating, Round, RoundStatus
+from evaluations.rating_rules import B_THRESHOLD, KPIAssessment, assess_kpi, suggest_rating
+from initiatives.access import Actor
+from initiatives.models import Department, InitiativeDepartment, KPIDirection, KPITarget
 
 
-def rounds_visible_to(user: User | None) -> QuerySet[Round]:
-    rounds = Round.objects.all()
-    if is_secretariat(user):
+def _limited_to_key_plan(queryset: QuerySet, actor: Actor, plan_field: str) -> QuerySet:
+    if actor.plan_limit is not None:
+        return queryset.filter(**{plan_field: actor.plan_limit})
+    return queryset
+
+
+def rounds_visible_to(actor: Actor) -> QuerySet[Round]:
+    """Published rounds, plus every round of the plans the actor works in."""
+    rounds = _limited_to_key_plan(Round.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
         return rounds
-    return rounds.filter(status=RoundStatus.PUBLISHED)
+    working_plans = Department.objects.filter(id__in=actor.readable_department_ids).values(
+        "plan_id"
+    )
+    return rounds.filter(
+        Q(status=RoundStatus.PUBLISHED)
+        | Q(plan_id__in=actor.secretariat_plan_ids)
+        | Q(plan_id__in=working_plans)
+    )
 
 
-def evaluations_visible_to(user: User | None) -> QuerySet[Evaluation]:
-    """The public sees published rounds only; the secretariat sees everything."""
-    evaluations = Evaluation.objects.all()
-    if is_secretariat(user):
+def evaluations_visible_to(actor: Actor) -> QuerySet[Evaluation]:
+    """Published rounds for everyone; all of a plan for its secretariat; every state of
+    their departments' initiatives for department members."""
+    evaluations = _limited_to_key_plan(Evaluation.objects.all(), actor, "round__plan_id")
+    if actor.is_superuser:
         return evaluations
-    return evaluations.filter(round__status=RoundStatus.PUBLISHED)
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.readable_department_ids
+    ).values("initiative_id")
+    return evaluations.filter(
+        Q(round__status=RoundStatus.PUBLISHED)
+        | Q(round__plan_id__in=actor.secretariat_plan_ids)
+        | Q(initiative_id__in=own_initiatives)
+    )
 
 
-def kpi_actuals_visible_to(user: User | None) -> QuerySet[KPIActual]:
-    return KPIActual.objects.filter(evaluation__in=evaluations_visible_to(user))
+def evaluations_editable_by(actor: Actor) -> QuerySet[Evaluation]:
+    """Evaluations the actor may change as an editor (state rules are the services')."""
+    evaluations = _limited_to_key_plan(Evaluation.objects.all(), actor, "round__plan_id")
+    if actor.is_superuser:
+        return evaluations
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.editor_department_ids
+    ).values("initiative_id")
+    return evaluations.filter(
+        Q(round__plan_id__in=actor.secretariat_plan_ids) | Q(initiative_id__in=own_initiatives)
+    )
+
+
+def kpi_actuals_visible_to(actor: Actor) -> QuerySet[KPIActual]:
+    return KPIActual.objects.filter(evaluation__in=evaluations_visible_to(actor))
 
 
 def with_target(actuals: QuerySet[KPIActual]) -> QuerySet[KPIActual]:
@@ -35,3 +88,81 @@ def with_target(actuals: QuerySet[KPIActual]) -> QuerySet[KPIActual]:
         target_value=Subquery(targets.values("value")[:1]),
         target_text=Subquery(targets.values("text")[:1]),
     )
+
+
+class Ratio(Func):
+    """``numerator / denominator`` as a decimal: numeric division on PostgreSQL; SQLite
+    would divide integers as integers, so it divides as REAL there."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " / "
+    output_field = DecimalField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(CAST(%(expressions)s)",
+            arg_joiner=" AS REAL) / ",
+            **extra,
+        )
+
+
+def suggestion_for(evaluation: Evaluation) -> KPIAssessment:
+    """The KPI-based suggested rating of one evaluation (see ``rating_rules``)."""
+    actuals = with_target(evaluation.kpi_actuals.select_related("kpi"))
+    return suggest_rating(
+        assess_kpi(actual=a.value, target=a.target_value, direction=a.kpi.direction)
+        for a in actuals
+    )
+
+
+def with_suggestion(evaluations: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
+    """Annotate ``suggested_rating``: the rule of ``rating_rules.suggest_rating`` in SQL, so
+    that evaluations can be filtered by it. Exact on PostgreSQL (numeric); SQLite divides in
+    floating point."""
+    targets = KPITarget.objects.filter(
+        kpi=OuterRef("kpi"), fiscal_year=OuterRef("evaluation__round__fiscal_year")
+    ).values("value")[:1]
+    ratios = (
+        KPIActual.objects.filter(evaluation=OuterRef("pk"))
+        .annotate(target=Subquery(targets, output_field=DecimalField()))
+        .filter(target__isnull=False)
+        .annotate(
+            ratio=Case(
+                When(
+                    Q(kpi__direction=KPIDirection.LOWER) & Q(value__gt=0),
+                    then=Ratio(F("target"), F("value")),
+                ),
+                When(
+                    Q(kpi__direction=KPIDirection.HIGHER) & Q(target__gt=0),
+                    then=Ratio(F("value"), F("target")),
+                ),
+                default=None,
+                output_field=DecimalField(),
+            )
+        )
+        .filter(ratio__isnull=False)
+        .values("evaluation")
+        .annotate(mean=Avg("ratio"))
+        .values("mean")
+    )
+    return evaluations.annotate(
+        suggestion_ratio=Subquery(ratios, output_field=DecimalField())
+    ).annotate(
+        suggested_rating=Case(
+            When(suggestion_ratio__gt=1, then=Value(Rating.A)),
+            When(suggestion_ratio__gte=B_THRESHOLD, then=Value(Rating.B)),
+            When(suggestion_ratio__isnull=False, then=Value(Rating.C)),
+            default=None,
+            output_field=CharField(),
+        )
+    )
+
+
+def differing_from_suggestion(evaluations: QuerySet[Evaluation], differs: bool):
+    annotated = with_suggestion(evaluations)
+    comparable = Q(suggested_rating__isnull=False, rating__in=RATED)
+    if differs:
+        return annotated.filter(comparable & ~Q(rating=F("suggested_rating")))
+    return annotated.exclude(comparable & ~Q(rating=F("suggested_rating")))

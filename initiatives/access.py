@@ -1,10 +1,108 @@
-"""Who may see and change what: the one place that answers it for plan structure."""
+"""Who is calling and what they may do: the one place that answers it.
+
+An ``Actor`` is resolved once per request from the user (memberships) or the API key. The
+selectors that scope every queryset, the permission classes and the services all ask it.
+
+- superuser: everything.
+- secretariat of a plan: everything in that plan (structure, rounds, review, publication).
+- department editor: reads its departments' evaluations in any state; edits them in an
+  open round and submits them. Viewer: reads them, writes nothing.
+- API key: limited to its plan. Bound to a department, it acts as that department's editor
+  (read-write) or viewer (read). Unbound, a read-write key edits for every department of its
+  plan and a read key reads what the public reads.
+- anyone else: published rounds only.
+"""
+
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from initiatives.models import ApiKey, Department, DepartmentMembership, DepartmentRole
 
 User = AbstractBaseUser | AnonymousUser
 
 
-def is_secretariat(user: User | None) -> bool:
-    """The secretariat (DX戦略本部事務局) sees everything; staff accounts act as it."""
-    return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
+@dataclass(frozen=True)
+class Actor:
+    user: AbstractBaseUser | None = None
+    api_key: ApiKey | None = None
+    is_superuser: bool = False
+    secretariat_plan_ids: frozenset[int] = field(default_factory=frozenset)
+    editor_department_ids: frozenset[int] = field(default_factory=frozenset)
+    viewer_department_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None or self.api_key is not None
+
+    @property
+    def plan_limit(self) -> int | None:
+        """The one plan an API key is limited to; ``None`` for users."""
+        return self.api_key.plan_id if self.api_key else None
+
+    @property
+    def readable_department_ids(self) -> frozenset[int]:
+        return self.editor_department_ids | self.viewer_department_ids
+
+    @property
+    def is_any_secretariat(self) -> bool:
+        return self.is_superuser or bool(self.secretariat_plan_ids)
+
+    def is_secretariat_of(self, plan_id: int) -> bool:
+        return self.is_superuser or plan_id in self.secretariat_plan_ids
+
+    def may_edit_for(self, department_ids: set[int] | frozenset[int]) -> bool:
+        return bool(self.editor_department_ids & set(department_ids))
+
+
+ANONYMOUS = Actor()
+
+
+def actor_for_user(user: User | None) -> Actor:
+    if user is None or not user.is_authenticated:
+        return ANONYMOUS
+    if user.is_superuser:
+        return Actor(user=user, is_superuser=True)
+    memberships = DepartmentMembership.objects.filter(user=user).values_list(
+        "department_id", "role"
+    )
+    editors = frozenset(d for d, role in memberships if role == DepartmentRole.EDITOR)
+    viewers = frozenset(d for d, role in memberships if role == DepartmentRole.VIEWER)
+    return Actor(
+        user=user,
+        secretariat_plan_ids=frozenset(
+            user.secretariat_memberships.values_list("plan_id", flat=True)
+        ),
+        editor_department_ids=editors,
+        viewer_department_ids=viewers,
+    )
+
+
+def actor_for_api_key(key: ApiKey) -> Actor:
+    if key.department_id is not None:
+        departments = frozenset({key.department_id})
+    else:
+        departments = frozenset(
+            Department.objects.filter(plan_id=key.plan_id).values_list("id", flat=True)
+            if key.can_write
+            else ()
+        )
+    return Actor(
+        api_key=key,
+        editor_department_ids=departments if key.can_write else frozenset(),
+        viewer_department_ids=frozenset() if key.can_write else departments,
+    )
+
+
+def actor_for(request) -> Actor:
+    """The request's actor, resolved once and kept on the request."""
+    actor = getattr(request, "_dxapi_actor", None)
+    if actor is None:
+        auth = getattr(request, "auth", None)
+        actor = (
+            actor_for_api_key(auth)
+            if isinstance(auth, ApiKey)
+            else actor_for_user(getattr(request, "user", None))
+        )
+        request._dxapi_actor = actor
+    return actor

@@ -12,17 +12,22 @@ from django.db.models import Prefetch, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
 
 from initiatives.fiscal_years import long_label
 from initiatives.models import (
     KPI,
+    ApiKey,
     Department,
+    DepartmentMembership,
     Initiative,
     InitiativeDepartment,
     KPITarget,
     Pillar,
     Plan,
     PolicyArea,
+    SecretariatMembership,
 )
 
 
@@ -73,7 +78,7 @@ def restrict_inline_choices(
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(SimpleHistoryAdmin):
     list_display = ("code", "organisation", "name", "start_year", "end_year", "period")
     list_display_links = ("code", "name")
     search_fields = ("code", "organisation", "name")
@@ -84,7 +89,7 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(SimpleHistoryAdmin):
     list_display = ("name", "code", "plan", "order")
     list_filter = ("plan",)
     list_select_related = ("plan",)
@@ -103,7 +108,7 @@ class PolicyAreaInline(admin.TabularInline):
 
 
 @admin.register(Pillar)
-class PillarAdmin(admin.ModelAdmin):
+class PillarAdmin(SimpleHistoryAdmin):
     list_display = ("order", "name", "theme", "plan")
     list_display_links = ("order", "name")
     list_filter = ("plan",)
@@ -113,7 +118,7 @@ class PillarAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyArea)
-class PolicyAreaAdmin(admin.ModelAdmin):
+class PolicyAreaAdmin(SimpleHistoryAdmin):
     list_display = ("number_label", "name", "pillar_name", "plan")
     list_display_links = ("number_label", "name")
     list_filter = ("pillar__plan", "pillar")
@@ -165,7 +170,7 @@ class KPIInline(admin.TabularInline):
 
 
 @admin.register(Initiative)
-class InitiativeAdmin(admin.ModelAdmin):
+class InitiativeAdmin(SimpleHistoryAdmin):
     list_display = (
         "number",
         "title",
@@ -241,7 +246,7 @@ class KPITargetInline(admin.TabularInline):
 
 
 @admin.register(KPI)
-class KPIAdmin(admin.ModelAdmin):
+class KPIAdmin(SimpleHistoryAdmin):
     list_display = ("initiative_number", "name", "unit", "is_cumulative", "direction")
     list_display_links = ("name",)
     list_filter = (
@@ -262,7 +267,7 @@ class KPIAdmin(admin.ModelAdmin):
 
 
 @admin.register(KPITarget)
-class KPITargetAdmin(admin.ModelAdmin):
+class KPITargetAdmin(SimpleHistoryAdmin):
     list_display = ("kpi", "initiative_number", "fiscal_year_label", "value_label", "text")
     list_filter = (fiscal_year_list_filter("fiscal_year"), "kpi__initiative__plan")
     list_select_related = ("kpi__initiative",)
@@ -281,3 +286,29 @@ class KPITargetAdmin(admin.ModelAdmin):
     @admin.display(description=_("目標値"), ordering="value")
     def value_label(self, obj: KPITarget) -> str | None:
         return decimal_label(obj.value)
+
+
+@admin.register(DepartmentMembership)
+class DepartmentMembershipAdmin(SimpleHistoryAdmin):
+    list_display = ("user", "department", "role")
+    list_filter = ("department__plan", "department", "role")
+    list_select_related = ("user", "department")
+    search_fields = ("user__username", "department__name")
+    autocomplete_fields = ("user", "department")
+
+
+@admin.register(SecretariatMembership)
+class SecretariatMembershipAdmin(SimpleHistoryAdmin):
+    list_display = ("user", "plan")
+    list_filter = ("plan",)
+    list_select_related = ("user", "plan")
+    search_fields = ("user__username", "plan__name")
+    autocomplete_fields = ("user",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(APIKeyModelAdmin):
+    """Keys are shown once, on creation, and stored hashed."""
+
+    list_display = (*APIKeyModelAdmin.list_display, "plan", "department", "can_write")
+    list_filter = (*APIKeyModelAdmin.list_filter, "plan", "can_write")

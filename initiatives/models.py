@@ -1,9 +1,12 @@
 """The structure of a DX promotion plan: plan, pillars, policy areas, initiatives, KPIs."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey
 
+from dxapi.history import tracked
 from initiatives.fiscal_years import MAX_FISCAL_YEAR, MIN_FISCAL_YEAR, long_label, short_label
 
 
@@ -21,6 +24,8 @@ class Plan(models.Model):
     start_year = models.PositiveSmallIntegerField(_("開始年度"))
     end_year = models.PositiveSmallIntegerField(_("終了年度"))
     description = models.TextField(_("説明"), blank=True)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("計画")
@@ -53,6 +58,8 @@ class Department(models.Model):
     name = models.CharField(_("部局名"), max_length=100)
     order = models.PositiveSmallIntegerField(_("表示順"), default=0)
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("部局")
         verbose_name_plural = _("部局")
@@ -74,6 +81,8 @@ class Pillar(models.Model):
     name = models.CharField(_("分類"), max_length=50)
     theme = models.CharField(_("テーマ"), max_length=100, blank=True)
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("分類")
         verbose_name_plural = _("分類")
@@ -93,6 +102,8 @@ class PolicyArea(models.Model):
     pillar = models.ForeignKey(Pillar, on_delete=models.PROTECT, related_name="policy_areas")
     number = models.PositiveSmallIntegerField(_("番号"))
     name = models.CharField(_("施策"), max_length=200)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("施策")
@@ -136,6 +147,8 @@ class Initiative(models.Model):
         verbose_name=_("担当部局"),
     )
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("取組")
         verbose_name_plural = _("取組")
@@ -163,6 +176,8 @@ class InitiativeDepartment(models.Model):
         Department, on_delete=models.PROTECT, related_name="responsibilities"
     )
     is_lead = models.BooleanField(_("主担当"), default=False)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("担当部局")
@@ -200,6 +215,8 @@ class KPI(models.Model):
         _("方向"), max_length=10, choices=KPIDirection.choices, default=KPIDirection.HIGHER
     )
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("指標")
         verbose_name_plural = _("指標")
@@ -223,6 +240,8 @@ class KPITarget(models.Model):
     value = models.DecimalField(_("目標値"), max_digits=20, decimal_places=4, null=True, blank=True)
     text = models.CharField(_("目標（定性）"), max_length=300, blank=True)
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("指標の目標")
         verbose_name_plural = _("指標の目標")
@@ -242,3 +261,71 @@ class KPITarget(models.Model):
     @property
     def fiscal_year_label(self) -> str:
         return long_label(self.fiscal_year)
+
+
+class DepartmentRole(models.TextChoices):
+    EDITOR = "editor", _("編集者")
+    VIEWER = "viewer", _("閲覧者")
+
+
+class DepartmentMembership(models.Model):
+    """A user's role in a department: editors enter progress, viewers read drafts."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="department_memberships"
+    )
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(_("役割"), max_length=10, choices=DepartmentRole.choices)
+
+    history = tracked()
+
+    class Meta:
+        verbose_name = _("部局メンバー")
+        verbose_name_plural = _("部局メンバー")
+        ordering = ["department", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "department"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=DepartmentRole.values), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} / {self.department} ({self.get_role_display()})"
+
+
+class SecretariatMembership(models.Model):
+    """A member of a plan's secretariat (DX戦略本部事務局): manages and reviews the plan."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="secretariat_memberships"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="secretariat")
+
+    history = tracked()
+
+    class Meta:
+        verbose_name = _("事務局メンバー")
+        verbose_name_plural = _("事務局メンバー")
+        ordering = ["plan", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "plan"], name="secretariat_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} / {self.plan}"
+
+
+class ApiKey(AbstractAPIKey):
+    """A key for another government system: read or read-write, within one plan, optionally
+    bound to one department (then it acts as that department's editor)."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="api_keys")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    can_write = models.BooleanField(_("書込み可"), default=False)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("APIキー")
+        verbose_name_plural = _("APIキー")

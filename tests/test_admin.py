@@ -14,13 +14,16 @@ from django.urls import reverse
 from evaluations.models import Evaluation, KPIActual, Round
 from initiatives.models import (
     KPI,
+    ApiKey,
     Department,
+    DepartmentMembership,
     Initiative,
     InitiativeDepartment,
     KPITarget,
     Pillar,
     Plan,
     PolicyArea,
+    SecretariatMembership,
 )
 
 ADMIN_MODELS: list[type[Model]] = [
@@ -34,6 +37,9 @@ ADMIN_MODELS: list[type[Model]] = [
     Round,
     Evaluation,
     KPIActual,
+    DepartmentMembership,
+    SecretariatMembership,
+    ApiKey,
 ]
 LAST_INITIATIVE_TITLE = "学術研究機関等との連携によるヒューマンインタフェースの研究開発の推進"
 
@@ -41,8 +47,16 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def plan_data() -> None:
+def plan_data(django_user_model) -> None:
+    """The shipped report, plus one record of each access model."""
     call_command("load_plan", stdout=StringIO())
+    member = django_user_model.objects.create_user(username="member", password="unused")
+    plan = Plan.objects.get(code="akita-dx")
+    DepartmentMembership.objects.create(
+        user=member, department=plan.departments.get(code="kikaku-shinko"), role="editor"
+    )
+    SecretariatMembership.objects.create(user=member, plan=plan)
+    ApiKey.objects.create_key(name="system", plan=plan)
 
 
 def admin_url(model: type[Model], view: str, *args: object) -> str:

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from evaluations import aggregates
 from evaluations.selectors import evaluations_visible_to
+from initiatives.access import actor_for
 from initiatives.fiscal_years import parse_fiscal_year, year_fields
 from initiatives.models import Plan
 
@@ -206,7 +207,7 @@ class RatingCountsView(AggregateView):
         query = self.query(request)
         group_by = query.get("group_by")
         result = aggregates.rating_counts(
-            evaluations_visible_to(request.user),
+            evaluations_visible_to(actor_for(request)),
             plan=query["plan"],
             fiscal_year=query["fiscal_year"],
             group_by=aggregates.GroupBy(group_by) if group_by else None,
@@ -261,7 +262,7 @@ class RatingTransitionsView(AggregateView):
         if from_year >= to_year:
             raise serializers.ValidationError({"from_year": ["Must be before to_year."]})
         result = aggregates.rating_transitions(
-            evaluations_visible_to(request.user),
+            evaluations_visible_to(actor_for(request)),
             plan=query["plan"],
             from_year=from_year,
             to_year=to_year,
@@ -299,6 +300,8 @@ class RatingTrendView(AggregateView):
         plan = self.query(request)["plan"]
         years = [
             {**row, **year_fields(row["fiscal_year"])}
-            for row in aggregates.rating_trend(evaluations_visible_to(request.user), plan=plan)
+            for row in aggregates.rating_trend(
+                evaluations_visible_to(actor_for(request)), plan=plan
+            )
         ]
         return Response(TrendResponseSerializer({"plan": plan, "years": years}).data)

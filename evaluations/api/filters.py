@@ -2,13 +2,15 @@ from django_filters import rest_framework as filters
 
 from dxapi.filters import FiscalYearFilter, PlanFilter
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
-from evaluations.selectors import evaluations_visible_to
+from evaluations.selectors import differing_from_suggestion, evaluations_visible_to
+from initiatives.access import actor_for
 from initiatives.api.filters import InitiativeFilter
 
 
-def department_lookup(prefix: str, value: str) -> dict[str, str]:
+def department_lookup(value: str) -> dict[str, str]:
+    """A department given by id or code."""
     field = "id" if value.isdigit() else "code"
-    return {f"{prefix}initiative__departments__{field}": value}
+    return {f"initiative__departments__{field}": value}
 
 
 class RoundFilter(filters.FilterSet):
@@ -38,6 +40,10 @@ class EvaluationFilter(filters.FilterSet):
         method="filter_department", help_text="Responsible department id or code."
     )
     initiative_number = filters.NumberFilter(field_name="initiative__number")
+    differs_from_suggestion = filters.BooleanFilter(
+        method="filter_differs",
+        help_text="Rated A–C differently from the KPI-based suggestion (true), or not (false).",
+    )
 
     class Meta:
         model = Evaluation
@@ -51,10 +57,14 @@ class EvaluationFilter(filters.FilterSet):
             "department",
             "initiative",
             "initiative_number",
+            "differs_from_suggestion",
         ]
 
     def filter_department(self, queryset, name, value):
-        return queryset.filter(**department_lookup("", value)).distinct()
+        return queryset.filter(**department_lookup(value)).distinct()
+
+    def filter_differs(self, queryset, name, value):
+        return differing_from_suggestion(queryset, value)
 
 
 class KPIActualFilter(filters.FilterSet):
@@ -93,7 +103,7 @@ class InitiativeProgressFilter(InitiativeFilter):
         rating = self.form.cleaned_data.get("rating")
         if fiscal_year is None and not rating:
             return queryset
-        evaluations = evaluations_visible_to(getattr(self.request, "user", None))
+        evaluations = evaluations_visible_to(actor_for(self.request))
         if fiscal_year is not None:
             evaluations = evaluations.filter(round__fiscal_year=fiscal_year)
         if rating:

@@ -1,17 +1,29 @@
 """Read API for rounds, evaluations, KPI actuals, and initiatives and KPIs with their progress."""
 
 from django.db.models import Prefetch
-from rest_framework import permissions, viewsets
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import serializers as drf_serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from dxapi.schema import read_only_docs
-from evaluations.api import filters, serializers
+from dxapi.history_api import HistoryMixin
+from dxapi.permissions import ReadAnyoneWriteAuthenticated
+from dxapi.schema import crud_docs, read_only_docs
+from evaluations import services
+from evaluations.api import filters, serializers, write_serializers
+from evaluations.api.aggregate_views import FiscalYearParamField
 from evaluations.selectors import (
     evaluations_visible_to,
     kpi_actuals_visible_to,
     rounds_visible_to,
     with_target,
 )
-from initiatives.api.views import InitiativeViewSet, KPIViewSet
+from initiatives.access import Actor, actor_for
+from initiatives.api.views import SECRETARIAT, InitiativeViewSet, KPIViewSet
+from initiatives.api.write_serializers import InitiativeWriteSerializer, KPIWriteSerializer
+from initiatives.models import KPI, Plan
 
 
 class PublishedReadViewSet(viewsets.ReadOnlyModelViewSet):
@@ -20,8 +32,13 @@ class PublishedReadViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.AllowAny]
 
 
-def actuals_with_targets(user):
-    return with_target(kpi_actuals_visible_to(user)).select_related("kpi", "evaluation__round")
+class RoundOpenSerializer(drf_serializers.Serializer):
+    plan = drf_serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
+    fiscal_year = FiscalYearParamField(help_text="Fiscal year: 2025, R7 or 令和7年度.")
+
+
+def actuals_with_targets(actor: Actor):
+    return with_target(kpi_actuals_visible_to(actor)).select_related("kpi", "evaluation__round")
 
 
 @read_only_docs(
@@ -32,13 +49,58 @@ def actuals_with_targets(user):
         "published rounds only."
     ),
 )
-class RoundViewSet(PublishedReadViewSet):
+class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     serializer_class = serializers.RoundSerializer
     filterset_class = filters.RoundFilter
     ordering_fields = ["fiscal_year"]
+    permission_classes = [ReadAnyoneWriteAuthenticated]
 
     def get_queryset(self):
-        return rounds_visible_to(self.request.user).order_by("plan_id", "fiscal_year")
+        return rounds_visible_to(actor_for(self.request)).order_by("plan_id", "fiscal_year")
+
+    @extend_schema(
+        summary="Open a round",
+        description=(
+            "Secretariat: open the round of a fiscal year inside the plan's period; every "
+            "initiative of the plan gets a draft evaluation."
+        ),
+        request=RoundOpenSerializer,
+        responses={201: serializers.RoundSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        data = RoundOpenSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        round_ = services.round_open(
+            actor=actor_for(request),
+            plan=data.validated_data["plan"],
+            fiscal_year=data.validated_data["fiscal_year"],
+        )
+        return Response(serializers.RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Close a round",
+        description="Secretariat: stop data entry in an open round.",
+        request=None,
+        responses=serializers.RoundSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        round_ = services.round_close(actor=actor_for(request), round_=self.get_object())
+        return Response(serializers.RoundSerializer(round_).data)
+
+    @extend_schema(
+        summary="Publish a round",
+        description=(
+            "Secretariat: publish a round whose evaluations are all approved; the public then "
+            "sees it and the aggregates count it. 409 names the initiatives not approved."
+        ),
+        request=None,
+        responses=serializers.RoundSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        round_ = services.round_publish(actor=actor_for(request), round_=self.get_object())
+        return Response(serializers.RoundSerializer(round_).data)
 
 
 @read_only_docs(
@@ -50,25 +112,115 @@ class RoundViewSet(PublishedReadViewSet):
         "and next-actions texts and the KPI actuals. The public sees published rounds only."
     ),
 )
-class EvaluationViewSet(PublishedReadViewSet):
+class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadViewSet):
+    permission_classes = [ReadAnyoneWriteAuthenticated]
     filterset_class = filters.EvaluationFilter
     search_fields = ["initiative__title"]
     ordering_fields = ["initiative__number", "round__fiscal_year", "rating", "updated_at"]
 
     def get_serializer_class(self):
-        if self.action == "retrieve":
-            return serializers.EvaluationDetailSerializer
-        return serializers.EvaluationSerializer
+        if self.action in ("list",):
+            return serializers.EvaluationSerializer
+        return serializers.EvaluationDetailSerializer
+
+    def _detail(self, evaluation) -> Response:
+        fresh = self.get_queryset().get(pk=evaluation.pk)
+        return Response(serializers.EvaluationDetailSerializer(fresh).data)
+
+    @extend_schema(
+        summary="Update an evaluation",
+        description=(
+            "An editor of a responsible department (or the secretariat) edits the rating and "
+            "texts of a draft or returned evaluation in an open round. 409 otherwise."
+        ),
+        request=write_serializers.EvaluationUpdateSerializer,
+        responses=serializers.EvaluationDetailSerializer,
+    )
+    def update(self, request, *args, **kwargs):
+        evaluation = self.get_object()
+        data = write_serializers.EvaluationUpdateSerializer(
+            data=request.data, partial=kwargs.get("partial", False)
+        )
+        data.is_valid(raise_exception=True)
+        services.evaluation_update(
+            actor=actor_for(request), evaluation=evaluation, data=dict(data.validated_data)
+        )
+        return self._detail(evaluation)
+
+    @extend_schema(
+        summary="Partly update an evaluation",
+        description="As PUT, with only the fields given.",
+        request=write_serializers.EvaluationUpdateSerializer,
+        responses=serializers.EvaluationDetailSerializer,
+    )
+    def partial_update(self, request, *args, **kwargs):
+        return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Submit an evaluation",
+        description="A department editor submits a draft or returned evaluation for review.",
+        request=None,
+        responses=serializers.EvaluationDetailSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        evaluation = self.get_object()
+        services.evaluation_submit(actor=actor_for(request), evaluation=evaluation)
+        return self._detail(evaluation)
+
+    @extend_schema(
+        summary="Return an evaluation",
+        description="Secretariat: send a submitted evaluation back with a comment.",
+        request=write_serializers.CommentSerializer,
+        responses=serializers.EvaluationDetailSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="return")
+    def return_for_changes(self, request, pk=None):
+        evaluation = self.get_object()
+        data = write_serializers.CommentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.evaluation_return(
+            actor=actor_for(request), evaluation=evaluation, comment=data.validated_data["comment"]
+        )
+        return self._detail(evaluation)
+
+    @extend_schema(
+        summary="Approve an evaluation",
+        description="Secretariat: approve a submitted evaluation.",
+        request=None,
+        responses=serializers.EvaluationDetailSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        evaluation = self.get_object()
+        services.evaluation_approve(actor=actor_for(request), evaluation=evaluation)
+        return self._detail(evaluation)
+
+    @extend_schema(
+        summary="Reopen an approved evaluation",
+        description="Secretariat: send an approved evaluation of an unpublished round back.",
+        request=write_serializers.ReasonSerializer,
+        responses=serializers.EvaluationDetailSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        evaluation = self.get_object()
+        data = write_serializers.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.evaluation_reopen(
+            actor=actor_for(request), evaluation=evaluation, reason=data.validated_data["reason"]
+        )
+        return self._detail(evaluation)
 
     def get_queryset(self):
-        user = self.request.user
+        actor = actor_for(self.request)
         queryset = (
-            evaluations_visible_to(user)
+            evaluations_visible_to(actor)
             .select_related("round", "initiative")
-            .prefetch_related(Prefetch("kpi_actuals", queryset=actuals_with_targets(user)))
+            .prefetch_related(Prefetch("kpi_actuals", queryset=actuals_with_targets(actor)))
             .order_by("round__plan_id", "round__fiscal_year", "initiative__number")
         )
-        if self.action == "retrieve":
+        if self.action != "list":
             queryset = queryset.select_related(
                 "initiative__policy_area__pillar", "submitted_by", "approved_by"
             ).prefetch_related("initiative__responsibilities__department", "initiative__kpis")
@@ -83,18 +235,92 @@ class EvaluationViewSet(PublishedReadViewSet):
         "as R7.3時点), with the year's target and the achievement ratio."
     ),
 )
-class KPIActualViewSet(PublishedReadViewSet):
+class KPIActualViewSet(
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    PublishedReadViewSet,
+):
     serializer_class = serializers.KPIActualSerializer
     filterset_class = filters.KPIActualFilter
     ordering_fields = ["evaluation__round__fiscal_year", "kpi__order"]
+    permission_classes = [ReadAnyoneWriteAuthenticated]
 
     def get_queryset(self):
-        return actuals_with_targets(self.request.user).order_by(
+        return actuals_with_targets(actor_for(self.request)).order_by(
             "evaluation__round__fiscal_year", "evaluation__initiative__number", "kpi__order"
         )
 
+    def _detail(self, actual, code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=actual.pk)
+        return Response(serializers.KPIActualSerializer(fresh).data, status=code)
 
-@read_only_docs(
+    @extend_schema(
+        summary="Enter a KPI actual",
+        description=(
+            "An editor enters a KPI's actual value for an evaluation it may edit: numeric and "
+            "finite, not negative for counts and percentages, as of a date inside the fiscal "
+            "year or up to six months after it."
+        ),
+        request=write_serializers.KPIActualWriteSerializer,
+        responses={201: serializers.KPIActualSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        actor = actor_for(request)
+        data = write_serializers.KPIActualWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        evaluation = get_object_or_404(evaluations_visible_to(actor), pk=values["evaluation"])
+        kpi = get_object_or_404(KPI, pk=values["kpi"])
+        actual = services.kpi_actual_save(
+            actor=actor,
+            evaluation=evaluation,
+            kpi=kpi,
+            value=values["value"],
+            as_of=values["as_of"],
+            note=values["note"],
+        )
+        return self._detail(actual, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Update a KPI actual",
+        description="Change the value, as-of date and note of a KPI actual.",
+        request=write_serializers.KPIActualUpdateSerializer,
+        responses=serializers.KPIActualSerializer,
+    )
+    def update(self, request, *args, **kwargs):
+        actual = self.get_object()
+        data = write_serializers.KPIActualUpdateSerializer(
+            data=request.data, partial=kwargs.get("partial", False)
+        )
+        data.is_valid(raise_exception=True)
+        values = {"value": actual.value, "as_of": actual.as_of, "note": actual.note}
+        values.update(data.validated_data)
+        services.kpi_actual_save(
+            actor=actor_for(request),
+            evaluation=actual.evaluation,
+            kpi=actual.kpi,
+            actual=actual,
+            **values,
+        )
+        return self._detail(actual)
+
+    @extend_schema(
+        summary="Partly update a KPI actual",
+        description="As PUT, with only the fields given.",
+        request=write_serializers.KPIActualUpdateSerializer,
+        responses=serializers.KPIActualSerializer,
+    )
+    def partial_update(self, request, *args, **kwargs):
+        return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(summary="Delete a KPI actual", description="Remove a KPI actual.")
+    def destroy(self, request, *args, **kwargs):
+        services.kpi_actual_delete(actor=actor_for(request), actual=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@crud_docs(
     plural="initiatives",
     singular="initiative",
     description=(
@@ -102,13 +328,16 @@ class KPIActualViewSet(PublishedReadViewSet):
         "rating of each fiscal year the caller may see. Filter by `fiscal_year` and `rating` "
         "together to find, e.g., the initiatives rated C in R6."
     ),
+    read=serializers.InitiativeProgressSerializer,
+    write=InitiativeWriteSerializer,
+    who=SECRETARIAT,
 )
-class InitiativeProgressViewSet(InitiativeViewSet):
+class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
     serializer_class = serializers.InitiativeProgressSerializer
     filterset_class = filters.InitiativeProgressFilter
 
     def get_queryset(self):
-        visible = evaluations_visible_to(self.request.user).select_related("round")
+        visible = evaluations_visible_to(actor_for(self.request)).select_related("round")
         return (
             super()
             .get_queryset()
@@ -122,7 +351,7 @@ class InitiativeProgressViewSet(InitiativeViewSet):
         )
 
 
-@read_only_docs(
+@crud_docs(
     plural="KPIs",
     singular="KPI",
     description=(
@@ -130,6 +359,9 @@ class InitiativeProgressViewSet(InitiativeViewSet):
         "year (numeric or qualitative) and the actuals the caller may see, each with its "
         "achievement ratio."
     ),
+    read=serializers.KPIProgressSerializer,
+    write=KPIWriteSerializer,
+    who=SECRETARIAT,
 )
 class KPIProgressViewSet(KPIViewSet):
     serializer_class = serializers.KPIProgressSerializer
@@ -141,7 +373,7 @@ class KPIProgressViewSet(KPIViewSet):
             .prefetch_related(
                 Prefetch(
                     "actuals",
-                    queryset=actuals_with_targets(self.request.user).order_by(
+                    queryset=actuals_with_targets(actor_for(self.request)).order_by(
                         "evaluation__round__fiscal_year"
                     ),
                     to_attr="visible_actuals",

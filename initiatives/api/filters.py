@@ -1,7 +1,7 @@
 from django_filters import rest_framework as filters
 
-from dxapi.filters import PlanFilter
-from initiatives.models import KPI, Department, Initiative, Pillar, PolicyArea
+from dxapi.filters import FiscalYearFilter, PlanFilter
+from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
 
 
 class DepartmentFilter(filters.FilterSet):
@@ -53,3 +53,12 @@ class KPIFilter(filters.FilterSet):
     class Meta:
         model = KPI
         fields = ["plan", "initiative", "initiative_number", "is_cumulative"]
+
+
+class KPITargetFilter(filters.FilterSet):
+    plan = PlanFilter(field_name="kpi__initiative__plan", help_text="Plan id or code.")
+    fiscal_year = FiscalYearFilter(help_text="Fiscal year: 2024, R6 or 令和6年度.")
+
+    class Meta:
+        model = KPITarget
+        fields = ["plan", "kpi", "fiscal_year"]

@@ -144,3 +144,11 @@ class KPISerializer(serializers.ModelSerializer):
             "direction",
             "targets",
         ]
+
+
+class KPITargetDetailSerializer(KPITargetSerializer):
+    kpi = KPISummarySerializer(read_only=True)
+    initiative = InitiativeSummarySerializer(source="kpi.initiative", read_only=True)
+
+    class Meta(KPITargetSerializer.Meta):
+        fields = [*KPITargetSerializer.Meta.fields, "kpi", "initiative"]

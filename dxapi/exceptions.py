@@ -1,0 +1,42 @@
+"""One error format for the whole API (drf-standardized-errors), with the domain's errors
+mapped: a refused workflow transition or a protected delete is 409, a Django validation
+error is 400 naming its fields."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError
+from drf_standardized_errors.handler import ExceptionHandler
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from rest_framework import exceptions, serializers, status
+from rest_framework.serializers import as_serializer_error
+
+from evaluations.services import WorkflowConflict
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
+class DomainExceptionHandler(ExceptionHandler):
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, WorkflowConflict):
+            return Conflict(f"{exc} (current state: {exc.current_state})", code="invalid_state")
+        if isinstance(exc, ProtectedError):
+            return Conflict("It is still in use (e.g. by evaluations) and cannot be deleted.")
+        if isinstance(exc, DjangoValidationError):
+            return exceptions.ValidationError(as_serializer_error(exc))
+        return super().convert_known_exceptions(exc)
+
+
+class ConflictErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ConflictErrorResponseSerializer(serializers.Serializer):
+    """The body of a 409: the action does not fit the object's current state."""
+
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = ConflictErrorSerializer(many=True)

@@ -1,0 +1,100 @@
+"""``GET …/{id}/history/``: the versions of a record, newest first, each with who changed
+what (before and after), when, in which request and why."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+CHANGE_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+HIDDEN_FIELDS = {"updated_at", "created_at"}
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class HistoryRecordSerializer(serializers.Serializer):
+    history_id = serializers.IntegerField()
+    changed_at = serializers.DateTimeField()
+    change_type = serializers.ChoiceField(choices=sorted(CHANGE_TYPES.values()))
+    user = serializers.CharField(allow_null=True, help_text="The user, if a user made it.")
+    api_key = serializers.CharField(help_text="The API key's prefix, if a key made it.")
+    request_id = serializers.CharField()
+    reason = serializers.CharField(allow_null=True, help_text="e.g. `return: <comment>`.")
+    changes = FieldChangeSerializer(many=True)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryRecordSerializer(many=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def history_of(instance) -> list[dict[str, Any]]:
+    """Every version of ``instance`` with its changes against the version before."""
+    records = list(
+        instance.history.select_related("history_user").order_by("history_date", "history_id")
+    )
+    entries = []
+    previous = None
+    for record in records:
+        if previous is None:
+            changes = []
+        else:
+            delta = record.diff_against(previous, excluded_fields=HIDDEN_FIELDS)
+            changes = [
+                {"field": change.field, "old": _plain(change.old), "new": _plain(change.new)}
+                for change in delta.changes
+            ]
+        entries.append(
+            {
+                "history_id": record.history_id,
+                "changed_at": record.history_date,
+                "change_type": CHANGE_TYPES[record.history_type],
+                "user": record.history_user.get_username() if record.history_user else None,
+                "api_key": record.api_key,
+                "request_id": record.request_id,
+                "reason": record.history_change_reason,
+                "changes": changes,
+            }
+        )
+        previous = record
+    entries.reverse()
+    return entries
+
+
+class HistoryMixin:
+    """Adds ``history`` to a viewset: visible to whoever may see the object (404 otherwise)."""
+
+    @extend_schema(
+        summary="Change history",
+        description=(
+            "The versions of this record, newest first: who (user or API key), when, the "
+            "request id, the reason (workflow transition and comment) and each field's value "
+            "before and after."
+        ),
+        responses=HistoryPageSerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def history(self, request: Request, pk=None) -> Response:
+        entries = history_of(self.get_object())
+        page = self.paginator.paginate_queryset(entries, request, view=self)
+        return self.paginator.get_paginated_response(HistoryRecordSerializer(page, many=True).data)

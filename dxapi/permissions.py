@@ -1,0 +1,13 @@
+from rest_framework import permissions
+
+from initiatives.access import actor_for
+
+
+class ReadAnyoneWriteAuthenticated(permissions.BasePermission):
+    """Anyone may read (querysets are scoped); writes need a user or an API key. Whether the
+    caller may change the object is decided by the services, at object level."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return actor_for(request).is_authenticated

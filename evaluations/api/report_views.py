@@ -1,0 +1,132 @@
+"""The yearly progress report: JSON, printable HTML with a chart, CSV and XLSX of the table."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from dxapi.serializer_fields import PlainDecimalField
+from evaluations.api.aggregate_views import (
+    AggregateView,
+    GroupCountsSerializer,
+    PlanYearQuery,
+    RatingCountsSerializer,
+)
+from evaluations.api.report_renderers import (
+    ReportCSVRenderer,
+    ReportHTMLRenderer,
+    ReportXLSXRenderer,
+)
+from evaluations.models import Round, RoundStatus
+from evaluations.report import ReportScope, yearly_report
+from evaluations.selectors import evaluations_visible_to
+from initiatives.access import actor_for
+
+
+class ReportInitiativeRowSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    previous_rating = serializers.CharField(allow_null=True)
+    rating = serializers.CharField(allow_null=True)
+
+
+class ReportPolicyAreaSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    name = serializers.CharField()
+    initiatives = ReportInitiativeRowSerializer(many=True)
+
+
+class ReportPillarSerializer(serializers.Serializer):
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+    theme = serializers.CharField()
+    policy_areas = ReportPolicyAreaSerializer(many=True)
+
+
+class ReportKPISerializer(serializers.Serializer):
+    name = serializers.CharField()
+    unit = serializers.CharField()
+    is_cumulative = serializers.BooleanField()
+    target_value = PlainDecimalField(allow_null=True)
+    target_text = serializers.CharField()
+    actual_value = PlainDecimalField()
+    as_of = serializers.DateField(allow_null=True)
+    as_of_label = serializers.CharField(allow_null=True)
+
+
+class ReportDetailSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    pillar = serializers.CharField()
+    policy_area_number = serializers.IntegerField()
+    policy_area = serializers.CharField()
+    departments = serializers.ListField(child=serializers.CharField())
+    plan_text = serializers.CharField()
+    progress_text = serializers.CharField()
+    rating = serializers.CharField(allow_null=True)
+    next_actions = serializers.CharField()
+    kpis = ReportKPISerializer(many=True)
+
+
+class ReportSerializer(serializers.Serializer):
+    plan = serializers.DictField()
+    organisation = serializers.CharField()
+    fiscal_year = serializers.IntegerField()
+    fiscal_year_label = serializers.CharField()
+    fiscal_year_label_ja = serializers.CharField()
+    previous_fiscal_year_label = serializers.CharField()
+    title = serializers.CharField()
+    round_status = serializers.CharField()
+    summary = RatingCountsSerializer()
+    by_pillar = GroupCountsSerializer(many=True)
+    previous_by_pillar = GroupCountsSerializer(many=True)
+    table = ReportPillarSerializer(many=True)
+    details = ReportDetailSerializer(many=True)
+
+
+class YearlyReportView(AggregateView):
+    """Published rounds for everyone; the plan's secretariat may preview an unpublished one."""
+
+    permission_classes = [permissions.AllowAny]
+    query_serializer = PlanYearQuery
+    renderer_classes = [JSONRenderer, ReportHTMLRenderer, ReportCSVRenderer, ReportXLSXRenderer]
+
+    @extend_schema(
+        operation_id="reports_yearly",
+        summary="The yearly progress report",
+        description=(
+            "The report of a plan's fiscal year in the structure of the published source: "
+            "summary of A/B/C counts and shares, the table by pillar and policy area with the "
+            "previous year's rating beside, and the details of the major initiatives. "
+            "`format=json` (default), `html` (printable, with an SVG chart), `csv` (UTF-8 "
+            "with BOM) or `xlsx` (the table). The public gets published rounds only; the "
+            "plan's secretariat may preview an unpublished round."
+        ),
+        parameters=[
+            PlanYearQuery,
+            OpenApiParameter(
+                "format", str, enum=["json", "html", "csv", "xlsx"], description="Output format."
+            ),
+        ],
+        responses=ReportSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        plan, fiscal_year = query["plan"], query["fiscal_year"]
+        actor = actor_for(request)
+        round_ = Round.objects.filter(plan=plan, fiscal_year=fiscal_year).first()
+        if round_ is None or (
+            round_.status != RoundStatus.PUBLISHED and not actor.is_secretariat_of(plan.pk)
+        ):
+            raise Http404("No published round for that fiscal year.")
+        scope = ReportScope(plan=plan, round=round_, evaluations=evaluations_visible_to(actor))
+        report = yearly_report(scope)
+        response = Response(ReportSerializer(report).data)
+        if request.accepted_renderer.format in ("csv", "xlsx"):
+            filename = (
+                f"{plan.code}-{report['fiscal_year_label']}.{request.accepted_renderer.format}"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

@@ -1,0 +1,41 @@
+"""Input of the write endpoints; the services hold the rules."""
+
+from rest_framework import serializers
+
+from evaluations.models import Rating
+
+TEXT_LIMIT = 5000
+
+
+def text_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=TEXT_LIMIT, allow_blank=True, **kwargs)
+
+
+class EvaluationUpdateSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=Rating.choices, allow_null=True)
+    rating_reason = text_field(required=False)
+    plan_text = text_field(required=False)
+    progress_text = text_field(required=False)
+    next_actions = text_field(required=False)
+
+
+class CommentSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=TEXT_LIMIT)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=TEXT_LIMIT)
+
+
+class KPIActualWriteSerializer(serializers.Serializer):
+    evaluation = serializers.IntegerField(min_value=1)
+    kpi = serializers.IntegerField(min_value=1)
+    value = serializers.DecimalField(max_digits=20, decimal_places=4)
+    as_of = serializers.DateField(allow_null=True, required=False, default=None)
+    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+
+
+class KPIActualUpdateSerializer(serializers.Serializer):
+    value = serializers.DecimalField(max_digits=20, decimal_places=4)
+    as_of = serializers.DateField(allow_null=True, required=False, default=None)
+    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")

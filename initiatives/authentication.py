@@ -1,0 +1,51 @@
+"""API keys for other government systems: ``Authorization: Api-Key <key>``."""
+
+from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from dxapi.middleware import set_current_api_key
+from initiatives.models import ApiKey
+
+KEYWORD = "Api-Key"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates a request by its key; the request's ``auth`` is the ``ApiKey``.
+
+    Keys are stored hashed, and revoked or expired keys are refused with 401.
+    """
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        keyword, _, key = header.partition(" ")
+        if keyword != KEYWORD:
+            return None
+        key = key.strip()
+        try:
+            api_key = ApiKey.objects.get_from_key(key)
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        if api_key.has_expired:
+            raise exceptions.AuthenticationFailed("The API key has expired.")
+        set_current_api_key(api_key.prefix)
+        return (AnonymousUser(), api_key)
+
+    def authenticate_header(self, request) -> str:
+        return KEYWORD
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Api-Key <key>`. Keys are issued by the secretariat in the admin, shown once, "
+                "limited to one plan, read or read-write, optionally bound to a department."
+            ),
+        }

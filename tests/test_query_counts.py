@@ -1,0 +1,58 @@
+"""List endpoints run a fixed number of queries, however many rows a page holds.
+
+Each list is measured at ``page_size=5`` and ``page_size=50``: the counts must be equal (no
+query per row) and equal to the pinned number (count, page, and one per prefetched relation).
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+# endpoint -> queries for one page, as an anonymous caller:
+# the count, the page, then one per prefetch.
+EXPECTED_QUERIES = {
+    "plans": 2,
+    "departments": 2,
+    "pillars": 3,  # + policy areas
+    "policy-areas": 2,  # pillar joined
+    "initiatives": 5,  # + responsibilities with departments, KPIs, visible evaluations
+    "kpis": 4,  # + targets, visible actuals with their targets
+    "rounds": 2,
+    "evaluations": 3,  # + KPI actuals with their targets
+    "kpi-actuals": 2,
+}
+
+
+def queries_for(client, path: str, params: dict) -> tuple[int, dict]:
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(path, params)
+    assert response.status_code == 200, response.content
+    return len(context.captured_queries), response.json()
+
+
+@pytest.mark.parametrize(("endpoint", "expected"), EXPECTED_QUERIES.items())
+def test_list_query_count_does_not_grow_with_page_size(api, endpoint: str, expected: int) -> None:
+    path = f"/api/v1/{endpoint}/"
+    small, small_body = queries_for(api, path, {"page_size": 5})
+    large, large_body = queries_for(api, path, {"page_size": 50})
+
+    assert len(small_body["results"]) == min(5, small_body["count"])
+    assert len(large_body["results"]) == min(50, large_body["count"])
+    assert small == large, f"{endpoint}: {small} queries for 5 rows, {large} for 50"
+    assert large == expected
+
+
+def test_evaluation_query_count_with_filters(api) -> None:
+    params = {"fiscal_year": "R6", "department": "kikaku-shinko"}
+    small, _ = queries_for(api, "/api/v1/evaluations/", {**params, "page_size": 2})
+    large, body = queries_for(api, "/api/v1/evaluations/", {**params, "page_size": 50})
+    assert body["count"] == 11
+    assert small == large == EXPECTED_QUERIES["evaluations"]
+
+
+def test_initiative_query_count_with_rating_filter(api) -> None:
+    params = {"fiscal_year": "R6", "rating": "B"}
+    small, _ = queries_for(api, "/api/v1/initiatives/", {**params, "page_size": 5})
+    large, body = queries_for(api, "/api/v1/initiatives/", {**params, "page_size": 50})
+    assert body["count"] == 68
+    assert small == large == EXPECTED_QUERIES["initiatives"]

@@ -1,0 +1,248 @@
+"""The report's rating criteria applied to KPIs, in Decimal, and the suggestion in the API."""
+
+from decimal import Decimal
+
+import pytest
+
+from evaluations.models import Rating
+from evaluations.rating_rules import (
+    KPIAssessment,
+    assess_kpi,
+    rating_for_ratio,
+    suggest_rating,
+)
+from initiatives.models import KPIDirection
+from tests.conftest import evaluation
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("ratio", "rating"),
+    [
+        ("1.0001", Rating.A),
+        ("1.00000000001", Rating.A),
+        ("1", Rating.B),
+        ("1.0000", Rating.B),
+        ("0.9999", Rating.B),
+        ("0.8", Rating.B),
+        ("0.8000", Rating.B),
+        ("0.7999", Rating.C),
+        ("0.79999999999", Rating.C),
+        ("0", Rating.C),
+        ("2.5", Rating.A),
+    ],
+)
+def test_rating_for_ratio_boundaries(ratio: str, rating: Rating) -> None:
+    assert rating_for_ratio(D(ratio)) == rating
+
+
+@pytest.mark.parametrize(
+    ("actual", "target", "ratio", "rating"),
+    [
+        ("100", "100", "1", Rating.B),  # exactly the target is B, not A
+        ("100.01", "100", "1.0001", Rating.A),
+        ("80", "100", "0.8", Rating.B),  # exactly 80% is B
+        ("79.99", "100", "0.7999", Rating.C),
+        ("4", "5", "0.8", Rating.B),
+        ("2", "3", "0.6667", Rating.C),
+    ],
+)
+def test_assess_kpi_higher_is_better(actual, target, ratio, rating) -> None:
+    assessment = assess_kpi(actual=D(actual), target=D(target))
+    assert assessment.rating == rating
+    assert assessment.ratio_display == D(ratio).quantize(D("0.0001"))
+    assert assessment.reason == ""
+
+
+def test_assess_kpi_ratio_is_exact_decimal() -> None:
+    assessment = assess_kpi(actual=D("80"), target=D("100"))
+    assert isinstance(assessment.ratio, Decimal)
+    assert assessment.ratio == D("0.8")
+
+
+@pytest.mark.parametrize(
+    ("actual", "target", "ratio", "rating"),
+    [
+        ("40", "40", "1", Rating.B),
+        ("39", "40", "1.0256", Rating.A),  # below the ceiling is better
+        ("50", "40", "0.8", Rating.B),
+        ("50.01", "40", "0.7998", Rating.C),
+    ],
+)
+def test_assess_kpi_lower_is_better_inverts_the_ratio(actual, target, ratio, rating) -> None:
+    assessment = assess_kpi(actual=D(actual), target=D(target), direction=KPIDirection.LOWER)
+    assert assessment.rating == rating
+    assert assessment.ratio_display == D(ratio).quantize(D("0.0001"))
+
+
+def test_direction_matters() -> None:
+    higher = assess_kpi(actual=D("50"), target=D("40"))
+    lower = assess_kpi(actual=D("50"), target=D("40"), direction=KPIDirection.LOWER)
+    assert (higher.rating, lower.rating) == (Rating.A, Rating.B)
+
+
+def test_missing_actual_has_no_rating_and_says_why() -> None:
+    assessment = assess_kpi(actual=None, target=D("10"))
+    assert (assessment.ratio, assessment.rating) == (None, None)
+    assert assessment.ratio_display is None
+    assert assessment.reason
+
+
+def test_qualitative_target_has_no_rating_and_says_why() -> None:
+    assessment = assess_kpi(actual=D("1512"), target=None)
+    assert (assessment.ratio, assessment.rating) == (None, None)
+    assert assessment.reason
+    assert assessment.reason != assess_kpi(actual=None, target=D("10")).reason
+
+
+@pytest.mark.parametrize(
+    ("actual", "target", "direction"),
+    [
+        ("5", "0", KPIDirection.HIGHER),
+        ("0", "5", KPIDirection.LOWER),
+        ("5", "-1", KPIDirection.HIGHER),
+    ],
+)
+def test_zero_or_negative_denominator_has_no_rating(actual, target, direction) -> None:
+    assessment = assess_kpi(actual=D(actual), target=D(target), direction=direction)
+    assert (assessment.ratio, assessment.rating) == (None, None)
+    assert assessment.reason
+
+
+def test_zero_actual_against_a_positive_target_is_c() -> None:
+    assert assess_kpi(actual=D("0"), target=D("5")).rating == Rating.C
+
+
+def test_suggestion_without_numeric_kpis() -> None:
+    for assessments in ([], [assess_kpi(actual=D("1"), target=None)]):
+        suggestion = suggest_rating(assessments)
+        assert (suggestion.ratio, suggestion.rating) == (None, None)
+        assert suggestion.reason
+
+
+def test_suggestion_is_the_mean_ratio_of_the_numeric_kpis() -> None:
+    suggestion = suggest_rating(
+        [
+            KPIAssessment(D("0.7"), Rating.C),
+            KPIAssessment(D("0.9"), Rating.B),
+            KPIAssessment(None, None, "数値目標がありません"),
+        ]
+    )
+    assert suggestion.ratio == D("0.8")
+    assert suggestion.rating == Rating.B
+
+
+# --- the report's cases ----------------------------------------------------------------------
+
+
+def test_no_45_three_kpis_suggest_a() -> None:
+    assessments = [
+        assess_kpi(actual=D(92), target=D(75)),
+        assess_kpi(actual=D(300), target=D(174)),
+        assess_kpi(actual=D(2999), target=D(3700)),
+    ]
+    assert [a.ratio_display for a in assessments] == [D("1.2267"), D("1.7241"), D("0.8105")]
+    assert [a.rating for a in assessments] == [Rating.A, Rating.A, Rating.B]
+    suggestion = suggest_rating(assessments)
+    assert suggestion.rating == Rating.A
+    assert suggestion.ratio_display == D("1.2538")
+
+
+def test_no_60_two_kpis_suggest_a() -> None:
+    assessments = [assess_kpi(actual=D(20), target=D(22)), assess_kpi(actual=D(9), target=D(8))]
+    assert [a.ratio_display for a in assessments] == [D("0.9091"), D("1.1250")]
+    assert [a.rating for a in assessments] == [Rating.B, Rating.A]
+    suggestion = suggest_rating(assessments)
+    assert suggestion.rating == Rating.A
+    assert suggestion.ratio_display == D("1.0170")
+
+
+@pytest.mark.parametrize(
+    ("number", "actual", "target", "ratio", "rating"),
+    [
+        (89, 1032, 1800, "0.5733", Rating.C),
+        (50, 51, 60, "0.8500", Rating.B),
+        (22, 241, 175, "1.3771", Rating.A),
+    ],
+)
+def test_single_kpi_cases(number, actual, target, ratio, rating) -> None:
+    suggestion = suggest_rating([assess_kpi(actual=D(actual), target=D(target))])
+    assert suggestion.rating == rating
+    assert suggestion.ratio_display == D(ratio)
+
+
+# --- the same through the API ---------------------------------------------------------------
+
+
+def evaluation_detail(api, number: int) -> dict:
+    response = api.get(f"/api/v1/evaluations/{evaluation(number, 2024).pk}/")
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("number", "ratio", "rating"),
+    [
+        (45, "1.2538", "A"),
+        (60, "1.0170", "A"),
+        (89, "0.5733", "C"),
+        (50, "0.8500", "B"),
+        (22, "1.3771", "A"),
+    ],
+)
+def test_api_suggestion_matches_the_report(api, number: int, ratio: str, rating: str) -> None:
+    body = evaluation_detail(api, number)
+    assert body["rating"] == rating
+    assert body["suggestion"] == {"ratio": ratio, "rating": rating, "reason": ""}
+    assert body["differs_from_suggestion"] is False
+
+
+def test_api_assesses_each_kpi_of_no_45(api) -> None:
+    body = evaluation_detail(api, 45)
+    assessments = [
+        (actual["value"], actual["target_value"], actual["assessment"])
+        for actual in body["kpi_actuals"]
+    ]
+    assert assessments == [
+        ("92", "75", {"ratio": "1.2267", "rating": "A", "reason": ""}),
+        ("300", "174", {"ratio": "1.7241", "rating": "A", "reason": ""}),
+        ("2999", "3700", {"ratio": "0.8105", "rating": "B", "reason": ""}),
+    ]
+
+
+def test_api_qualitative_target_gives_no_suggestion(api) -> None:
+    body = evaluation_detail(api, 13)
+    assert body["suggestion"]["rating"] is None
+    assert body["suggestion"]["ratio"] is None
+    assert body["suggestion"]["reason"]
+    assert body["differs_from_suggestion"] is None
+    (actual,) = body["kpi_actuals"]
+    assert actual["target_value"] is None
+    assert actual["target_text"] == "希望する職員"
+    assert actual["assessment"]["rating"] is None
+    assert actual["assessment"]["reason"]
+
+
+def test_api_without_kpis_gives_no_suggestion(api) -> None:
+    body = evaluation_detail(api, 7)  # judged against the roadmap
+    assert body["kpi_actuals"] == []
+    assert body["suggestion"]["rating"] is None
+    assert body["differs_from_suggestion"] is None
+
+
+def test_api_flags_a_rating_that_differs_from_the_suggestion(api) -> None:
+    row = evaluation(89, 2024)
+    row.rating = Rating.A
+    row.save()
+
+    body = evaluation_detail(api, 89)
+    assert body["suggestion"]["rating"] == "C"
+    assert body["differs_from_suggestion"] is True
+
+
+def test_api_list_carries_the_suggestion(api) -> None:
+    response = api.get("/api/v1/evaluations/", {"fiscal_year": "R6", "initiative_number": 45})
+    (row,) = response.json()["results"]
+    assert row["suggestion"]["rating"] == "A"
+    assert row["differs_from_suggestion"] is False
