@@ -1,5 +1,7 @@
 """What happens each fiscal year: rounds, evaluations and KPI actuals."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -170,4 +172,4 @@ class KPIActual(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kpi.name}: {self.value.normalize():f}"
+        return f"{self.kpi.name}: {Decimal(self.value).normalize():f}"

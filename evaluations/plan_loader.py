@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -102,6 +103,17 @@ class _Upserter:
 
 @transaction.atomic
 def plan_document_load(*, document: dict[str, Any]) -> LoadSummary:
+    """Load a plan document; ``PlanDocumentError`` names what is wrong, and nothing is
+    written then."""
+    try:
+        return _load(document)
+    except KeyError as error:
+        raise PlanDocumentError(f"The document refers to an unknown or missing {error}.") from None
+    except ValidationError as error:
+        raise PlanDocumentError(f"Invalid value: {error.message_dict}") from None
+
+
+def _load(document: dict[str, Any]) -> LoadSummary:
     summary = LoadSummary()
     upsert = _Upserter(summary)
     plan_data = document["plan"]
@@ -152,18 +164,29 @@ def plan_document_load(*, document: dict[str, Any]) -> LoadSummary:
     return summary
 
 
+def _load_responsibilities(upsert, initiative, departments, items: list[dict]) -> None:
+    """Make the initiative's responsible departments exactly those of the document."""
+    wanted = {(departments[item["code"]].pk, item.get("lead", False)) for item in items}
+    current = set(initiative.responsibilities.values_list("department_id", "is_lead"))
+    if wanted == current:
+        for _ in wanted:
+            upsert.summary.record(InitiativeDepartment, "unchanged")
+        return
+    initiative.responsibilities.all().delete()
+    for department_id, is_lead in sorted(wanted, key=lambda pair: not pair[1]):
+        InitiativeDepartment.objects.create(
+            initiative=initiative, department_id=department_id, is_lead=is_lead
+        )
+        upsert.summary.record(InitiativeDepartment, "created")
+
+
 def _load_initiative(upsert, plan, area, departments, rounds, data: dict[str, Any]) -> None:
     initiative = upsert(
         Initiative,
         {"plan": plan, "number": data["number"]},
         {"policy_area": area, "title": data["title"], "is_major": data.get("major", False)},
     )
-    for item in data.get("departments", []):
-        upsert(
-            InitiativeDepartment,
-            {"initiative": initiative, "department": departments[item["code"]]},
-            {"is_lead": item.get("lead", False)},
-        )
+    _load_responsibilities(upsert, initiative, departments, data.get("departments", []))
     kpis = []
     for order, kpi_data in enumerate(data.get("kpis", []), start=1):
         kpi = upsert(

@@ -19,21 +19,39 @@ class Era:
     letter: str
     name: str
     first_year: int  # the Western year that is year 1 of the era
+    first_day: datetime.date
+    last_year_number: int | None = None  # None while the era goes on
+
+    def western_year(self, number: int) -> int:
+        """Era year ``number`` as a Western year; ``ValueError`` if the era has no such year."""
+        if number < 1 or (self.last_year_number and number > self.last_year_number):
+            raise ValueError(f"{self.name} has no year {number}.")
+        return self.first_year + number - 1
 
     def year_of(self, western_year: int) -> int:
         return western_year - self.first_year + 1
 
 
-REIWA = Era("R", "令和", 2019)
-HEISEI = Era("H", "平成", 1989)
+REIWA = Era("R", "令和", 2019, datetime.date(2019, 5, 1))
+HEISEI = Era("H", "平成", 1989, datetime.date(1989, 1, 8), last_year_number=31)
 ERAS = (REIWA, HEISEI)
 _ERA_BY_LETTER = {era.letter: era for era in ERAS}
 _ERA_BY_NAME = {era.name: era for era in ERAS}
 
 
 def era_of(western_year: int) -> Era:
-    """The era a (fiscal or calendar) year is counted in; years before 2019 are Heisei."""
+    """The era a fiscal year is counted in: FY2019 is 令和元年度, years before are Heisei."""
     return REIWA if western_year >= REIWA.first_year else HEISEI
+
+
+def era_of_date(day: datetime.date) -> Era:
+    """The era of a calendar date: 2019-04-30 is 平成31年, 2019-05-01 令和元年."""
+    return REIWA if day >= REIWA.first_day else HEISEI
+
+
+def _era_number(era: Era, western_year: int, *, kanji: bool) -> str:
+    number = era.year_of(western_year)
+    return "元" if kanji and number == 1 else str(number)
 
 
 def short_label(fiscal_year: int) -> str:
@@ -45,7 +63,7 @@ def short_label(fiscal_year: int) -> str:
 def long_label(fiscal_year: int) -> str:
     """``2024`` -> ``"令和6年度"``."""
     era = era_of(fiscal_year)
-    return f"{era.name}{era.year_of(fiscal_year)}年度"
+    return f"{era.name}{_era_number(era, fiscal_year, kanji=True)}年度"
 
 
 def year_fields(fiscal_year: int, prefix: str = "fiscal_year") -> dict[str, int | str]:
@@ -68,12 +86,10 @@ def parse_fiscal_year(value: str | int) -> int:
     if match := _WESTERN.match(text):
         year = int(match.group(1))
     elif match := _ERA_SHORT.match(text):
-        era = _ERA_BY_LETTER[match.group(1).upper()]
-        year = era.first_year + int(match.group(2)) - 1
+        year = _ERA_BY_LETTER[match.group(1).upper()].western_year(int(match.group(2)))
     elif match := _ERA_LONG.match(text):
-        era = _ERA_BY_NAME[match.group(1)]
         number = 1 if match.group(2) == "元" else int(match.group(2))
-        year = era.first_year + number - 1
+        year = _ERA_BY_NAME[match.group(1)].western_year(number)
     else:
         raise ValueError(f"'{text}' is not a fiscal year: use a year such as 2024 or R6.")
     if not MIN_FISCAL_YEAR <= year <= MAX_FISCAL_YEAR:
@@ -92,7 +108,7 @@ def fiscal_year_bounds(fiscal_year: int) -> tuple[datetime.date, datetime.date]:
 
 def as_of_label(day: datetime.date) -> str:
     """``2025-03-31`` -> ``"R7.3時点"`` (calendar era year and month, as the reports write it)."""
-    era = era_of(day.year)
+    era = era_of_date(day)
     return f"{era.letter}{era.year_of(day.year)}.{day.month}時点"
 
 
@@ -105,8 +121,11 @@ def parse_as_of(text: str) -> datetime.date:
     if not match:
         raise ValueError(f"'{text}' is not an as-of label such as R7.3時点.")
     era = _ERA_BY_LETTER[match.group(1).upper()]
-    year = era.first_year + int(match.group(2)) - 1
+    year = era.western_year(int(match.group(2)))
     month = int(match.group(3))
     if not 1 <= month <= 12:
         raise ValueError(f"'{text}' has no month {month}.")
-    return datetime.date(year, month, calendar.monthrange(year, month)[1])
+    day = datetime.date(year, month, calendar.monthrange(year, month)[1])
+    if era_of_date(day) != era and era_of_date(day.replace(day=1)) != era:
+        raise ValueError(f"'{text}' is not a month of {era.name}.")
+    return day

@@ -1,5 +1,7 @@
 """The structure of a DX promotion plan: plan, pillars, policy areas, initiatives, KPIs."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -255,7 +257,7 @@ class KPITarget(models.Model):
         ]
 
     def __str__(self) -> str:
-        shown = self.text if self.value is None else f"{self.value.normalize():f}"
+        shown = self.text if self.value is None else f"{Decimal(self.value).normalize():f}"
         return f"{short_label(self.fiscal_year)}: {shown}"
 
     @property

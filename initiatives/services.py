@@ -40,13 +40,19 @@ def plan_id_of(instance: models.Model) -> int | None:
     raise TypeError(f"{type(instance).__name__} is not part of a plan's structure.")
 
 
-def _require_may_change(actor: Actor, instance: models.Model) -> None:
+def require_may_change(actor: Actor, instance: models.Model) -> None:
     if isinstance(instance, Plan) and instance.pk is None:
         allowed = actor.is_superuser
     else:
         allowed = actor.is_secretariat_of(plan_id_of(instance))
     if not allowed or actor.api_key is not None:
         raise PermissionDenied("Only the plan's secretariat may change its structure.")
+
+
+def require_may_create_structure(actor: Actor) -> None:
+    """Refuse early (before validating a payload) callers who may change no structure."""
+    if not actor.is_any_secretariat or actor.api_key is not None:
+        raise PermissionDenied("Only a plan's secretariat may change structure.")
 
 
 def _validate_same_plan(instance: models.Model) -> None:
@@ -69,7 +75,7 @@ def structure_save(
 ) -> models.Model:
     """Validate and save a structural record; for an initiative, optionally replace its
     responsible departments."""
-    _require_may_change(actor, instance)
+    require_may_change(actor, instance)
     _validate_same_plan(instance)
     instance.full_clean()
     instance.save()
@@ -102,5 +108,5 @@ def structure_delete(*, actor: Actor, instance: models.Model) -> None:
         if not actor.is_superuser:
             raise PermissionDenied("Only a superuser may delete a plan.")
     else:
-        _require_may_change(actor, instance)
+        require_may_change(actor, instance)
     instance.delete()

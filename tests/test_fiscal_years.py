@@ -24,7 +24,7 @@ from initiatives.fiscal_years import (
         (2024, "R6", "令和6年度"),
         (2023, "R5", "令和5年度"),
         (2018, "H30", "平成30年度"),
-        (1989, "H1", "平成1年度"),
+        (1989, "H1", "平成元年度"),
     ],
 )
 def test_labels(fiscal_year: int, short: str, long: str) -> None:
@@ -34,7 +34,7 @@ def test_labels(fiscal_year: int, short: str, long: str) -> None:
 
 def test_fiscal_year_2019_is_the_first_of_reiwa() -> None:
     assert short_label(2019) == "R1"
-    assert long_label(2019).startswith("令和")
+    assert long_label(2019) == "令和元年度"
 
 
 def test_year_fields() -> None:
@@ -143,3 +143,17 @@ def test_fiscal_year_bounds() -> None:
     start, end = fiscal_year_bounds(2024)
     assert (start, end) == (datetime.date(2024, 4, 1), datetime.date(2025, 3, 31))
     assert fiscal_year_of(start) == fiscal_year_of(end) == 2024
+
+
+@pytest.mark.parametrize("text", ["R0", "令和0年度", "H0", "H32", "H40"])
+def test_rejects_years_an_era_does_not_have(text: str) -> None:
+    with pytest.raises(ValueError, match="has no year"):
+        parse_fiscal_year(text)
+
+
+def test_as_of_labels_follow_the_calendar_era() -> None:
+    assert as_of_label(datetime.date(2019, 4, 30)) == "H31.4時点"
+    assert as_of_label(datetime.date(2019, 5, 31)) == "R1.5時点"
+    assert parse_as_of("H31.3時点") == datetime.date(2019, 3, 31)
+    with pytest.raises(ValueError, match="not a month of"):
+        parse_as_of("R1.3時点")

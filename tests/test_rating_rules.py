@@ -4,14 +4,14 @@ from decimal import Decimal
 
 import pytest
 
-from evaluations.models import Rating
+from evaluations.models import KPIActual, Rating
 from evaluations.rating_rules import (
     KPIAssessment,
     assess_kpi,
     rating_for_ratio,
     suggest_rating,
 )
-from initiatives.models import KPIDirection
+from initiatives.models import KPIDirection, KPITarget
 from tests.conftest import evaluation
 
 D = Decimal
@@ -246,3 +246,15 @@ def test_api_list_carries_the_suggestion(api) -> None:
     (row,) = response.json()["results"]
     assert row["suggestion"]["rating"] == "A"
     assert row["differs_from_suggestion"] is False
+
+
+def test_a_huge_ratio_is_shown_not_a_server_error(api) -> None:
+    actual = KPIActual.objects.get(
+        evaluation__initiative__number=89, evaluation__round__fiscal_year=2024
+    )
+    KPITarget.objects.filter(kpi=actual.kpi, fiscal_year=2024).update(value=Decimal("0.0001"))
+    KPIActual.objects.filter(pk=actual.pk).update(value=Decimal("100000000"))
+
+    body = evaluation_detail(api, 89)
+
+    assert body["suggestion"] == {"ratio": "1000000000000.0000", "rating": "A", "reason": ""}

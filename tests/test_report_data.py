@@ -10,7 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evaluations.models import Evaluation, KPIActual, Rating, Round, RoundStatus
-from evaluations.plan_loader import SHIPPED_DOCUMENT, plan_document_load, read_document
+from evaluations.plan_loader import (
+    SHIPPED_DOCUMENT,
+    PlanDocumentError,
+    plan_document_load,
+    read_document,
+)
 from initiatives.models import (
     KPI,
     Department,
@@ -294,7 +299,7 @@ def test_loader_is_transactional(plan) -> None:
     counts = model_counts()
     title = initiative(1).title
 
-    with pytest.raises((KeyError, ValueError)):
+    with pytest.raises(PlanDocumentError, match="unknown or missing"):
         plan_document_load(document=broken_document())
 
     assert model_counts() == counts
@@ -309,7 +314,7 @@ def test_load_plan_command_leaves_the_database_unchanged_on_error(plan, tmp_path
     path.write_text(json.dumps(broken_document(), ensure_ascii=False), encoding="utf-8")
     counts = model_counts()
 
-    with pytest.raises((KeyError, ValueError, CommandError)):
+    with pytest.raises(CommandError, match="unknown or missing"):
         call_command("load_plan", str(path), stdout=StringIO())
 
     assert model_counts() == counts
@@ -322,3 +327,25 @@ def test_load_plan_command_rejects_a_document_of_another_format(plan, tmp_path) 
 
     with pytest.raises(CommandError, match="dxapi-plan/1"):
         call_command("load_plan", str(path), stdout=StringIO())
+
+
+def test_loader_moves_the_lead_department(plan) -> None:
+    document = read_document(SHIPPED_DOCUMENT)
+    no_3 = next(
+        item
+        for pillar in document["pillars"]
+        for area in pillar["policy_areas"]
+        for item in area["initiatives"]
+        if item["number"] == 3
+    )
+    no_3["departments"] = [
+        {"code": "kikaku-shinko", "lead": True},
+        {"code": "suito", "lead": False},
+    ]
+
+    plan_document_load(document=document)
+
+    leads = initiative(3).responsibilities.filter(is_lead=True)
+    assert [item.department.code for item in leads] == ["kikaku-shinko"]
+    assert initiative(3).responsibilities.count() == 2
+    assert not plan_document_load(document=document).changed

@@ -43,7 +43,7 @@ class AssessmentSerializer(serializers.Serializer):
     """A KPI-based assessment: achievement ratio and the rating it suggests."""
 
     ratio = serializers.DecimalField(
-        source="ratio_display", max_digits=12, decimal_places=4, coerce_to_string=True
+        source="ratio_display", max_digits=40, decimal_places=4, allow_null=True, read_only=True
     )
     rating = serializers.ChoiceField(choices=Rating.choices, allow_null=True)
     reason = serializers.CharField()

@@ -49,6 +49,7 @@ class StructureViewSet(viewsets.ModelViewSet):
         return services.structure_save(actor=actor_for(self.request), instance=instance, **extra)
 
     def create(self, request, *args, **kwargs):
+        services.require_may_create_structure(actor_for(request))
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         instance = self._save(
@@ -58,6 +59,7 @@ class StructureViewSet(viewsets.ModelViewSet):
 
     def update(self, request, *args, **kwargs):
         instance = self.get_object()
+        services.require_may_change(actor_for(request), instance)
         serializer = self.get_serializer(
             instance, data=request.data, partial=kwargs.get("partial", False)
         )

@@ -4,7 +4,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evaluations.plan_loader import (
     SHIPPED_DOCUMENT,
-    PlanDocumentError,
     plan_document_load,
     read_document,
 )
@@ -21,9 +20,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: Path, **options) -> None:
         try:
-            document = read_document(path)
-        except (OSError, ValueError, PlanDocumentError) as error:
+            summary = plan_document_load(document=read_document(path))
+        except (OSError, ValueError) as error:  # PlanDocumentError is a ValueError
             raise CommandError(str(error)) from error
-        summary = plan_document_load(document=document)
         self.stdout.write(summary.as_text())
         self.stdout.write(self.style.SUCCESS("changed" if summary.changed else "no changes"))
