@@ -9,7 +9,8 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers, status
 from rest_framework.serializers import as_serializer_error
 
-from evaluations.services import WorkflowConflict
+from dxapi.etags import PreconditionFailed
+from evaluations.services import StaleVersion, WorkflowConflict
 
 
 class Conflict(exceptions.APIException):
@@ -22,6 +23,10 @@ class DomainExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, WorkflowConflict):
             return Conflict(f"{exc} (current state: {exc.current_state})", code="invalid_state")
+        if isinstance(exc, StaleVersion):
+            return PreconditionFailed(
+                f"The record has changed (now version {exc.current_version}): fetch it again."
+            )
         if isinstance(exc, ProtectedError):
             return Conflict("It is still in use (e.g. by evaluations) and cannot be deleted.")
         if isinstance(exc, DjangoValidationError):

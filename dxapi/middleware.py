@@ -10,7 +10,8 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -60,3 +61,37 @@ class RequestIDLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id()
         return True
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse bodies larger than the configured limit with 413, before anything reads them
+    (DRF's parsers read the stream directly, past Django's own ``request.body`` check)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = (
+            settings.MAX_UPLOAD_BYTES
+            if request.content_type == "multipart/form-data"
+            else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        )
+        if length > limit:
+            return JsonResponse(
+                {
+                    "type": "client_error",
+                    "errors": [
+                        {
+                            "code": "request_too_large",
+                            "detail": f"The request body is over {limit} bytes.",
+                            "attr": None,
+                        }
+                    ],
+                },
+                status=413,
+            )
+        return self.get_response(request)

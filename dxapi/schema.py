@@ -1,6 +1,7 @@
 """Helpers that give every operation a summary and a description in the OpenAPI schema."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_standardized_errors.openapi import AutoSchema as StandardErrorsAutoSchema
 
 
 def read_only_docs(*, plural: str, singular: str, description: str):
@@ -48,3 +49,23 @@ def crud_docs(*, plural: str, singular: str, description: str, read, write, who:
             ),
         ),
     )
+
+
+class AutoSchema(StandardErrorsAutoSchema):
+    """Documents 409 on writes only, and 412/428 on the writes of versioned records (views
+    with an ``etag_kind``) that take If-Match."""
+
+    def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
+        is_write = self.method not in ("GET", "HEAD", "OPTIONS")
+        if status_code == "409":
+            return is_write and super()._should_add_error_response(responses, status_code)
+        if status_code in ("412", "428"):
+            versioned = getattr(self.view, "etag_kind", None) is not None
+            creating = getattr(self.view, "action", None) == "create"
+            return (
+                is_write
+                and versioned
+                and not creating
+                and super()._should_add_error_response(responses, status_code)
+            )
+        return super()._should_add_error_response(responses, status_code)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from dxapi import health
 from evaluations.api import aggregate_views, report_views
 from evaluations.api import views as evaluation_views
 from initiatives.api import views as structure_views
@@ -33,10 +34,13 @@ api_v1 = [
     ),
     path("aggregates/trend/", aggregate_views.RatingTrendView.as_view(), name="aggregate-trend"),
     path("reports/yearly/", report_views.YearlyReportView.as_view(), name="report-yearly"),
+    path("", include("evaluations.exchange.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

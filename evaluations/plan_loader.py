@@ -215,6 +215,7 @@ def _load_initiative(upsert, plan, area, departments, rounds, data: dict[str, An
             {"initiative": initiative, "round": round_},
             {
                 "rating": item.get("rating") or None,
+                "rating_reason": item.get("rating_reason", ""),
                 "plan_text": item.get("plan_text", ""),
                 "progress_text": item.get("progress_text", ""),
                 "next_actions": item.get("next_actions", ""),

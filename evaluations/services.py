@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -43,6 +44,29 @@ NON_NEGATIVE_UNITS = {
 }
 
 
+class StaleVersion(Exception):
+    """The caller changes a version of the record that is no longer the current one."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"The record is at version {current_version}.")
+        self.current_version = current_version
+
+
+def _claim_version(instance: Evaluation | KPIActual, expected_version: int | None) -> None:
+    """Move ``instance`` to its next version, atomically in the database: a conditional
+    UPDATE that matches only if the row is still at ``expected_version`` (any version when
+    it is ``None``). Two writers of the same version: exactly one wins, the other gets
+    ``StaleVersion``."""
+    rows = type(instance).objects.filter(pk=instance.pk)
+    if expected_version is not None:
+        rows = rows.filter(version=expected_version)
+    claimed = rows.update(version=F("version") + 1)
+    current = type(instance).objects.values_list("version", flat=True).get(pk=instance.pk)
+    if not claimed:
+        raise StaleVersion(current)
+    instance.version = current
+
+
 class WorkflowConflict(Exception):
     """The action is not allowed in the object's current state."""
 
@@ -64,7 +88,7 @@ def _require_editor(actor: Actor, evaluation: Evaluation) -> None:
         raise PermissionDenied("Only an editor of a responsible department may do this.")
 
 
-def _require_open_round(evaluation: Evaluation) -> None:
+def require_open_round(evaluation: Evaluation) -> None:
     if evaluation.round.status != RoundStatus.OPEN:
         raise WorkflowConflict(
             f"The {short_label(evaluation.round.fiscal_year)} round is {evaluation.round.status}.",
@@ -72,7 +96,7 @@ def _require_open_round(evaluation: Evaluation) -> None:
         )
 
 
-def _require_state(evaluation: Evaluation, allowed: tuple[str, ...], action: str) -> None:
+def require_state(evaluation: Evaluation, allowed: tuple[str, ...], action: str) -> None:
     if evaluation.status not in allowed:
         raise WorkflowConflict(
             f"Cannot {action} an evaluation that is {evaluation.status}.",
@@ -89,36 +113,52 @@ def _locked(evaluation: Evaluation) -> Evaluation:
     )
 
 
-def _save(evaluation: Evaluation, fields: list[str], reason: str = "update") -> Evaluation:
-    """Save with a new version; ``reason`` (the transition and its comment) goes into the
+def _save(
+    evaluation: Evaluation,
+    fields: list[str],
+    reason: str = "update",
+    *,
+    expected_version: int | None,
+) -> Evaluation:
+    """Save as the next version; ``reason`` (the transition and its comment) goes into the
     change history."""
-    evaluation.version += 1
-    evaluation._change_reason = reason
     evaluation.full_clean(validate_unique=False)
+    _claim_version(evaluation, expected_version)
     evaluation.save(update_fields=[*fields, "version", "updated_at"])
     return evaluation
 
 
 @transaction.atomic
-def evaluation_update(*, actor: Actor, evaluation: Evaluation, data: dict[str, Any]) -> Evaluation:
+def evaluation_update(
+    *,
+    actor: Actor,
+    evaluation: Evaluation,
+    data: dict[str, Any],
+    expected_version: int | None = None,
+) -> Evaluation:
     evaluation = _locked(evaluation)
     _require_editor(actor, evaluation)
-    _require_open_round(evaluation)
-    _require_state(evaluation, EDITABLE_STATES, "edit")
+    require_open_round(evaluation)
+    require_state(evaluation, EDITABLE_STATES, "edit")
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "This field cannot be changed here." for name in unknown})
     for name, value in data.items():
         setattr(evaluation, name, value)
-    return _save(evaluation, list(data))
+    return _save(evaluation, list(data), expected_version=expected_version)
 
 
 @transaction.atomic
-def evaluation_submit(*, actor: Actor, evaluation: Evaluation) -> Evaluation:
+def evaluation_submit(
+    *,
+    actor: Actor,
+    evaluation: Evaluation,
+    expected_version: int | None = None,
+) -> Evaluation:
     evaluation = _locked(evaluation)
     _require_editor(actor, evaluation)
-    _require_open_round(evaluation)
-    _require_state(evaluation, EDITABLE_STATES, "submit")
+    require_open_round(evaluation)
+    require_state(evaluation, EDITABLE_STATES, "submit")
     if evaluation.rating is None:
         raise ValidationError({"rating": "Give a rating (A, B, C or -) before submitting."})
     suggested = suggestion_for(evaluation).rating
@@ -137,37 +177,69 @@ def evaluation_submit(*, actor: Actor, evaluation: Evaluation) -> Evaluation:
     evaluation.status = EvaluationStatus.SUBMITTED
     evaluation.submitted_by = actor.user
     evaluation.submitted_at = timezone.now()
-    return _save(evaluation, ["status", "submitted_by", "submitted_at"], "submit")
+    return _save(
+        evaluation,
+        ["status", "submitted_by", "submitted_at"],
+        "submit",
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
-def evaluation_return(*, actor: Actor, evaluation: Evaluation, comment: str) -> Evaluation:
+def evaluation_return(
+    *,
+    actor: Actor,
+    evaluation: Evaluation,
+    comment: str,
+    expected_version: int | None = None,
+) -> Evaluation:
     evaluation = _locked(evaluation)
     _require_secretariat(actor, evaluation.round.plan_id)
-    _require_state(evaluation, (EvaluationStatus.SUBMITTED,), "return")
+    require_state(evaluation, (EvaluationStatus.SUBMITTED,), "return")
     if not comment.strip():
         raise ValidationError({"comment": "Say why the evaluation is returned."})
     evaluation.status = EvaluationStatus.RETURNED
     evaluation.review_comment = comment
-    return _save(evaluation, ["status", "review_comment"], f"return: {comment}")
+    return _save(
+        evaluation,
+        ["status", "review_comment"],
+        f"return: {comment}",
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
-def evaluation_approve(*, actor: Actor, evaluation: Evaluation) -> Evaluation:
+def evaluation_approve(
+    *,
+    actor: Actor,
+    evaluation: Evaluation,
+    expected_version: int | None = None,
+) -> Evaluation:
     evaluation = _locked(evaluation)
     _require_secretariat(actor, evaluation.round.plan_id)
-    _require_state(evaluation, (EvaluationStatus.SUBMITTED,), "approve")
+    require_state(evaluation, (EvaluationStatus.SUBMITTED,), "approve")
     evaluation.status = EvaluationStatus.APPROVED
     evaluation.approved_by = actor.user
     evaluation.approved_at = timezone.now()
-    return _save(evaluation, ["status", "approved_by", "approved_at"], "approve")
+    return _save(
+        evaluation,
+        ["status", "approved_by", "approved_at"],
+        "approve",
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
-def evaluation_reopen(*, actor: Actor, evaluation: Evaluation, reason: str) -> Evaluation:
+def evaluation_reopen(
+    *,
+    actor: Actor,
+    evaluation: Evaluation,
+    reason: str,
+    expected_version: int | None = None,
+) -> Evaluation:
     evaluation = _locked(evaluation)
     _require_secretariat(actor, evaluation.round.plan_id)
-    _require_state(evaluation, (EvaluationStatus.APPROVED,), "reopen")
+    require_state(evaluation, (EvaluationStatus.APPROVED,), "reopen")
     if evaluation.round.status == RoundStatus.PUBLISHED:
         raise WorkflowConflict(
             "The round is published: its evaluations cannot be reopened.",
@@ -183,10 +255,11 @@ def evaluation_reopen(*, actor: Actor, evaluation: Evaluation, reason: str) -> E
         evaluation,
         ["status", "review_comment", "approved_by", "approved_at"],
         f"reopen: {reason}",
+        expected_version=expected_version,
     )
 
 
-def _validate_actual(kpi: KPI, evaluation: Evaluation, value: Decimal, as_of: date | None):
+def kpi_actual_validate(kpi: KPI, evaluation: Evaluation, value: Decimal, as_of: date | None):
     errors = {}
     if kpi.initiative_id != evaluation.initiative_id:
         errors["kpi"] = "The KPI does not belong to the evaluation's initiative."
@@ -215,31 +288,36 @@ def kpi_actual_save(
     as_of: date | None = None,
     note: str = "",
     actual: KPIActual | None = None,
+    expected_version: int | None = None,
 ) -> KPIActual:
-    """Create or update a KPI actual of an evaluation that the actor may edit."""
+    """Create or update (``actual`` given, at ``expected_version``) a KPI actual of an
+    evaluation that the actor may edit."""
     evaluation = _locked(evaluation)
     _require_editor(actor, evaluation)
-    _require_open_round(evaluation)
-    _require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
-    _validate_actual(kpi, evaluation, value, as_of)
+    require_open_round(evaluation)
+    require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
+    kpi_actual_validate(kpi, evaluation, value, as_of)
     if actual is None:
         if KPIActual.objects.filter(evaluation=evaluation, kpi=kpi).exists():
             raise ValidationError({"kpi": "This KPI already has an actual in this evaluation."})
         actual = KPIActual(evaluation=evaluation, kpi=kpi)
-    else:
-        actual.version += 1
     actual.value, actual.as_of, actual.note = value, as_of, note
     actual.full_clean(validate_unique=False)
+    if actual.pk is not None:
+        _claim_version(actual, expected_version)
     actual.save()
     return actual
 
 
 @transaction.atomic
-def kpi_actual_delete(*, actor: Actor, actual: KPIActual) -> None:
+def kpi_actual_delete(
+    *, actor: Actor, actual: KPIActual, expected_version: int | None = None
+) -> None:
     evaluation = _locked(actual.evaluation)
     _require_editor(actor, evaluation)
-    _require_open_round(evaluation)
-    _require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
+    require_open_round(evaluation)
+    require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
+    _claim_version(actual, expected_version)
     actual.delete()
 
 

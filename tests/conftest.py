@@ -8,6 +8,7 @@ changes are rolled back at the end of the test.
 from io import StringIO
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -19,6 +20,14 @@ PLAN_CODE = "akita-dx"
 
 def load_shipped_plan() -> None:
     call_command("load_plan", stdout=StringIO())
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (cached aggregates, throttle counters)."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluations import aggregates
+from evaluations import aggregate_cache, aggregates
 from evaluations.selectors import evaluations_visible_to
 from initiatives.access import actor_for
 from initiatives.fiscal_years import parse_fiscal_year, year_fields
@@ -52,10 +52,9 @@ class TrendQuery(serializers.Serializer):
     plan = PlanParamField(help_text="Plan id or code.")
 
 
-def percentage_field() -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=4, decimal_places=1, coerce_to_string=False, allow_null=True
-    )
+def percentage_field() -> serializers.FloatField:
+    """A percentage to one decimal (rounded half up in ``aggregates``), as a JSON number."""
+    return serializers.FloatField(allow_null=True, min_value=0, max_value=100)
 
 
 class RatingCountsSerializer(serializers.Serializer):
@@ -206,11 +205,18 @@ class RatingCountsView(AggregateView):
     def get(self, request: Request) -> Response:
         query = self.query(request)
         group_by = query.get("group_by")
-        result = aggregates.rating_counts(
-            evaluations_visible_to(actor_for(request)),
-            plan=query["plan"],
-            fiscal_year=query["fiscal_year"],
-            group_by=aggregates.GroupBy(group_by) if group_by else None,
+        actor, plan = actor_for(request), query["plan"]
+        result = aggregate_cache.cached(
+            actor=actor,
+            plan_id=plan.pk,
+            name="ratings",
+            params=(query["fiscal_year"], group_by),
+            compute=lambda: aggregates.rating_counts(
+                evaluations_visible_to(actor),
+                plan=plan,
+                fiscal_year=query["fiscal_year"],
+                group_by=aggregates.GroupBy(group_by) if group_by else None,
+            ),
         )
         body = {
             "plan": query["plan"],
@@ -261,11 +267,15 @@ class RatingTransitionsView(AggregateView):
         from_year = query.get("from_year", to_year - 1)
         if from_year >= to_year:
             raise serializers.ValidationError({"from_year": ["Must be before to_year."]})
-        result = aggregates.rating_transitions(
-            evaluations_visible_to(actor_for(request)),
-            plan=query["plan"],
-            from_year=from_year,
-            to_year=to_year,
+        actor, plan = actor_for(request), query["plan"]
+        result = aggregate_cache.cached(
+            actor=actor,
+            plan_id=plan.pk,
+            name="transitions",
+            params=(from_year, to_year),
+            compute=lambda: aggregates.rating_transitions(
+                evaluations_visible_to(actor), plan=plan, from_year=from_year, to_year=to_year
+            ),
         )
         body = {
             "plan": query["plan"],
@@ -297,11 +307,13 @@ class RatingTrendView(AggregateView):
         ],
     )
     def get(self, request: Request) -> Response:
-        plan = self.query(request)["plan"]
-        years = [
-            {**row, **year_fields(row["fiscal_year"])}
-            for row in aggregates.rating_trend(
-                evaluations_visible_to(actor_for(request)), plan=plan
-            )
-        ]
+        plan, actor = self.query(request)["plan"], actor_for(request)
+        trend = aggregate_cache.cached(
+            actor=actor,
+            plan_id=plan.pk,
+            name="trend",
+            params=(),
+            compute=lambda: aggregates.rating_trend(evaluations_visible_to(actor), plan=plan),
+        )
+        years = [{**row, **year_fields(row["fiscal_year"])} for row in trend]
         return Response(TrendResponseSerializer({"plan": plan, "years": years}).data)

@@ -4,6 +4,7 @@ import csv
 import io
 
 from django.template.loader import render_to_string
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from rest_framework import renderers
@@ -41,7 +42,7 @@ class _ReportRenderer(renderers.BaseRenderer):
         response = (renderer_context or {}).get("response")
         if response is not None and response.status_code >= 400:
             response["Content-Type"] = "application/json"
-            return renderers.JSONRenderer().render(data)
+            return ORJSONRenderer().render(data)
         return self.render_report(data)
 
     def render_report(self, report: dict) -> bytes:

@@ -1,9 +1,9 @@
 """The yearly progress report: JSON, printable HTML with a chart, CSV and XLSX of the table."""
 
 from django.http import Http404
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -91,7 +91,7 @@ class YearlyReportView(AggregateView):
 
     permission_classes = [permissions.AllowAny]
     query_serializer = PlanYearQuery
-    renderer_classes = [JSONRenderer, ReportHTMLRenderer, ReportCSVRenderer, ReportXLSXRenderer]
+    renderer_classes = [ORJSONRenderer, ReportHTMLRenderer, ReportCSVRenderer, ReportXLSXRenderer]
 
     @extend_schema(
         operation_id="reports_yearly",

@@ -8,6 +8,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from dxapi.etags import ETAG, IF_MATCH, PRECONDITION_RESPONSES, expected_version, with_etag
 from dxapi.history_api import HistoryMixin
 from dxapi.permissions import ReadAnyoneWriteAuthenticated
 from dxapi.schema import crud_docs, read_only_docs
@@ -24,6 +25,9 @@ from initiatives.access import Actor, actor_for
 from initiatives.api.views import SECRETARIAT, InitiativeViewSet, KPIViewSet
 from initiatives.api.write_serializers import InitiativeWriteSerializer, KPIWriteSerializer
 from initiatives.models import KPI, Plan
+
+EVALUATION = "evaluation"
+KPI_ACTUAL = "kpi-actual"
 
 
 class PublishedReadViewSet(viewsets.ReadOnlyModelViewSet):
@@ -113,6 +117,7 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     ),
 )
 class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadViewSet):
+    etag_kind = EVALUATION
     permission_classes = [ReadAnyoneWriteAuthenticated]
     filterset_class = filters.EvaluationFilter
     search_fields = ["initiative__title"]
@@ -125,7 +130,15 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
 
     def _detail(self, evaluation) -> Response:
         fresh = self.get_queryset().get(pk=evaluation.pk)
-        return Response(serializers.EvaluationDetailSerializer(fresh).data)
+        response = Response(serializers.EvaluationDetailSerializer(fresh).data)
+        return with_etag(response, self.etag_kind, fresh)
+
+    def _version(self, evaluation) -> int | None:
+        return expected_version(self.request, self.etag_kind, evaluation.pk)
+
+    @extend_schema(parameters=[ETAG])
+    def retrieve(self, request, *args, **kwargs):
+        return self._detail(self.get_object())
 
     @extend_schema(
         summary="Update an evaluation",
@@ -134,7 +147,8 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
             "texts of a draft or returned evaluation in an open round. 409 otherwise."
         ),
         request=write_serializers.EvaluationUpdateSerializer,
-        responses=serializers.EvaluationDetailSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     def update(self, request, *args, **kwargs):
         evaluation = self.get_object()
@@ -143,7 +157,10 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         )
         data.is_valid(raise_exception=True)
         services.evaluation_update(
-            actor=actor_for(request), evaluation=evaluation, data=dict(data.validated_data)
+            actor=actor_for(request),
+            evaluation=evaluation,
+            data=dict(data.validated_data),
+            expected_version=self._version(evaluation),
         )
         return self._detail(evaluation)
 
@@ -151,7 +168,8 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         summary="Partly update an evaluation",
         description="As PUT, with only the fields given.",
         request=write_serializers.EvaluationUpdateSerializer,
-        responses=serializers.EvaluationDetailSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     def partial_update(self, request, *args, **kwargs):
         return super().partial_update(request, *args, **kwargs)
@@ -160,19 +178,25 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         summary="Submit an evaluation",
         description="A department editor submits a draft or returned evaluation for review.",
         request=None,
-        responses=serializers.EvaluationDetailSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         evaluation = self.get_object()
-        services.evaluation_submit(actor=actor_for(request), evaluation=evaluation)
+        services.evaluation_submit(
+            actor=actor_for(request),
+            evaluation=evaluation,
+            expected_version=self._version(evaluation),
+        )
         return self._detail(evaluation)
 
     @extend_schema(
         summary="Return an evaluation",
         description="Secretariat: send a submitted evaluation back with a comment.",
         request=write_serializers.CommentSerializer,
-        responses=serializers.EvaluationDetailSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     @action(detail=True, methods=["post"], url_path="return")
     def return_for_changes(self, request, pk=None):
@@ -180,7 +204,10 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         data = write_serializers.CommentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.evaluation_return(
-            actor=actor_for(request), evaluation=evaluation, comment=data.validated_data["comment"]
+            actor=actor_for(request),
+            evaluation=evaluation,
+            comment=data.validated_data["comment"],
+            expected_version=self._version(evaluation),
         )
         return self._detail(evaluation)
 
@@ -188,19 +215,25 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         summary="Approve an evaluation",
         description="Secretariat: approve a submitted evaluation.",
         request=None,
-        responses=serializers.EvaluationDetailSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         evaluation = self.get_object()
-        services.evaluation_approve(actor=actor_for(request), evaluation=evaluation)
+        services.evaluation_approve(
+            actor=actor_for(request),
+            evaluation=evaluation,
+            expected_version=self._version(evaluation),
+        )
         return self._detail(evaluation)
 
     @extend_schema(
         summary="Reopen an approved evaluation",
         description="Secretariat: send an approved evaluation of an unpublished round back.",
         request=write_serializers.ReasonSerializer,
-        responses=serializers.EvaluationDetailSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
@@ -208,7 +241,10 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         data = write_serializers.ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.evaluation_reopen(
-            actor=actor_for(request), evaluation=evaluation, reason=data.validated_data["reason"]
+            actor=actor_for(request),
+            evaluation=evaluation,
+            reason=data.validated_data["reason"],
+            expected_version=self._version(evaluation),
         )
         return self._detail(evaluation)
 
@@ -241,6 +277,7 @@ class KPIActualViewSet(
     mixins.DestroyModelMixin,
     PublishedReadViewSet,
 ):
+    etag_kind = KPI_ACTUAL
     serializer_class = serializers.KPIActualSerializer
     filterset_class = filters.KPIActualFilter
     ordering_fields = ["evaluation__round__fiscal_year", "kpi__order"]
@@ -253,7 +290,12 @@ class KPIActualViewSet(
 
     def _detail(self, actual, code=status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=actual.pk)
-        return Response(serializers.KPIActualSerializer(fresh).data, status=code)
+        response = Response(serializers.KPIActualSerializer(fresh).data, status=code)
+        return with_etag(response, self.etag_kind, fresh)
+
+    @extend_schema(parameters=[ETAG])
+    def retrieve(self, request, *args, **kwargs):
+        return self._detail(self.get_object())
 
     @extend_schema(
         summary="Enter a KPI actual",
@@ -286,7 +328,8 @@ class KPIActualViewSet(
         summary="Update a KPI actual",
         description="Change the value, as-of date and note of a KPI actual.",
         request=write_serializers.KPIActualUpdateSerializer,
-        responses=serializers.KPIActualSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.KPIActualSerializer, **PRECONDITION_RESPONSES},
     )
     def update(self, request, *args, **kwargs):
         actual = self.get_object()
@@ -301,6 +344,7 @@ class KPIActualViewSet(
             evaluation=actual.evaluation,
             kpi=actual.kpi,
             actual=actual,
+            expected_version=expected_version(request, self.etag_kind, actual.pk),
             **values,
         )
         return self._detail(actual)
@@ -309,14 +353,25 @@ class KPIActualViewSet(
         summary="Partly update a KPI actual",
         description="As PUT, with only the fields given.",
         request=write_serializers.KPIActualUpdateSerializer,
-        responses=serializers.KPIActualSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: serializers.KPIActualSerializer, **PRECONDITION_RESPONSES},
     )
     def partial_update(self, request, *args, **kwargs):
         return super().partial_update(request, *args, **kwargs)
 
-    @extend_schema(summary="Delete a KPI actual", description="Remove a KPI actual.")
+    @extend_schema(
+        summary="Delete a KPI actual",
+        description="Remove a KPI actual.",
+        parameters=[IF_MATCH],
+        responses={204: None, **PRECONDITION_RESPONSES},
+    )
     def destroy(self, request, *args, **kwargs):
-        services.kpi_actual_delete(actor=actor_for(request), actual=self.get_object())
+        actual = self.get_object()
+        services.kpi_actual_delete(
+            actor=actor_for(request),
+            actual=actual,
+            expected_version=expected_version(request, self.etag_kind, actual.pk),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,0 +1,66 @@
+"""Optimistic concurrency for versioned records: a strong ``ETag`` on their responses, and
+``If-Match`` required on their writes (428 without it, 412 when it is stale)."""
+
+import re
+
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class PreconditionRequired(exceptions.APIException):
+    status_code = status.HTTP_428_PRECONDITION_REQUIRED
+    default_code = "precondition_required"
+    default_detail = "Send If-Match with the ETag of the version you are changing."
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_code = "precondition_failed"
+    default_detail = "The record has changed since that ETag: fetch it again."
+
+
+def etag_for(kind: str, pk: int, version: int) -> str:
+    return f'"{kind}-{pk}-v{version}"'
+
+
+def with_etag(response: Response, kind: str, instance) -> Response:
+    response["ETag"] = etag_for(kind, instance.pk, instance.version)
+    return response
+
+
+def expected_version(request, kind: str, pk: int) -> int | None:
+    """The version the caller's ``If-Match`` names for this record; ``None`` for ``*``."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header:
+        raise PreconditionRequired()
+    if header == "*":
+        return None
+    pattern = re.compile(rf"^{re.escape(kind)}-{pk}-v(\d+)$")
+    for tag in parse_etags(header):
+        match = pattern.match(tag.strip('"')) if tag.startswith('"') else None
+        if match:
+            return int(match.group(1))
+    raise PreconditionFailed("If-Match names no version of this record.")
+
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="The ETag of the version being changed, from a GET of the record.",
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    response=True,
+    description="Strong ETag of the record's version; send it back as If-Match to change it.",
+)
+PRECONDITION_RESPONSES = {
+    412: OpenApiResponse(description="If-Match names an older version: fetch and retry."),
+    428: OpenApiResponse(description="If-Match is missing."),
+}

@@ -1,0 +1,260 @@
+"""Endpoints of the progress exchange: template download, sheet import, plan export."""
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluations.api.aggregate_views import FiscalYearParamField, PlanParamField
+from evaluations.exchange import exporter, importer, templates
+from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, SheetError, read_sheet
+from evaluations.models import Round
+from initiatives.access import actor_for
+from initiatives.models import Department, Plan
+
+JSON_MIME = "application/json"
+
+
+class TemplateQuery(serializers.Serializer):
+    plan = PlanParamField(help_text="Plan id or code, e.g. `akita-dx`.")
+    fiscal_year = FiscalYearParamField(help_text="The round's fiscal year: 2025, R7 or 令和7年度.")
+    department = serializers.CharField(
+        required=False,
+        help_text="Department code. Required for department members; the secretariat may "
+        "leave it out to get every initiative of the plan.",
+    )
+    file_format = serializers.ChoiceField(
+        choices=["xlsx", "csv"], default="xlsx", help_text="`xlsx` or `csv` (UTF-8 with BOM)."
+    )
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The filled-in sheet: XLSX, or CSV in UTF-8/CP932.")
+    plan = PlanParamField(help_text="Plan id or code.")
+    fiscal_year = FiscalYearParamField(help_text="The round's fiscal year, e.g. R7.")
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Validate and count the changes without writing anything."
+    )
+    report_rows = serializers.BooleanField(
+        default=False, help_text="Add the outcome of every row to the response."
+    )
+
+
+class ImportCountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class ImportSummarySerializer(serializers.Serializer):
+    evaluations = ImportCountsSerializer()
+    kpi_actuals = ImportCountsSerializer()
+
+
+class ImportRowResultSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Row number as shown in the sheet (header = 1).")
+    kind = serializers.ChoiceField(choices=[importer.EVALUATIONS, importer.KPI_ACTUALS])
+    initiative_number = serializers.IntegerField()
+    kpi_order = serializers.IntegerField(allow_null=True)
+    outcome = serializers.ChoiceField(choices=["created", "updated", "unchanged"])
+    fields = serializers.ListField(child=serializers.CharField())
+
+
+class ImportResultSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    fiscal_year = serializers.IntegerField()
+    fiscal_year_label = serializers.CharField()
+    sheet = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField(help_text="Data rows read (blank rows skipped).")
+    summary = ImportSummarySerializer()
+    row_results = ImportRowResultSerializer(many=True, required=False)
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True, help_text="e.g. `rows[5].value`.")
+    row = serializers.IntegerField(allow_null=True, help_text="Header = 1.")
+    column = serializers.CharField(allow_null=True, help_text="The column's header, e.g. 実績値.")
+    sheet = serializers.CharField(allow_null=True)
+
+
+class ImportErrorResponseSerializer(serializers.Serializer):
+    """Every error of the sheet; nothing was written."""
+
+    type = serializers.ChoiceField(choices=["validation_error"])
+    errors = ImportErrorSerializer(many=True)
+
+
+def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class ProgressTemplateView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        summary="Download a progress sheet",
+        description=(
+            "The sheet a department fills in for a round: one row per record, the evaluation "
+            "row of each initiative (指標番号 blank) and one row per KPI, pre-filled with the "
+            "targets and current values. XLSX or CSV (UTF-8 with BOM). The secretariat gets "
+            "any department, or the whole plan without `department`; department members "
+            "their own departments."
+        ),
+        parameters=[TemplateQuery],
+        responses={
+            (200, XLSX_MIME): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        query = TemplateQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        plan: Plan = query.validated_data["plan"]
+        round_ = get_object_or_404(
+            Round, plan=plan, fiscal_year=query.validated_data["fiscal_year"]
+        )
+        code = query.validated_data.get("department")
+        department = get_object_or_404(Department, plan=plan, code=code) if code else None
+        actor = actor_for(request)
+        scope = templates.template_scope(
+            actor=actor, plan=plan, round_=round_, department=department
+        )
+        if query.validated_data["file_format"] == "csv":
+            content = templates.template_csv(actor, scope)
+            return _download(content, CSV_MIME, f"{scope.filename_stem}.csv")
+        content = templates.template_xlsx(actor, scope)
+        return _download(content, XLSX_MIME, f"{scope.filename_stem}.xlsx")
+
+
+class ProgressImportView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        summary="Import a filled-in progress sheet",
+        description=(
+            "The secretariat or a department editor uploads a sheet (XLSX, or CSV in UTF-8 "
+            "with or without BOM or in Shift_JIS/CP932). Every row is validated first; any "
+            "error gives 400 listing every error with its sheet, row (header = 1) and column, "
+            "and nothing is written. Otherwise all changes are written in one transaction "
+            "(none with `dry_run`) and counted per kind. Editors may import only their "
+            "departments' initiatives, in an open round, in draft or returned evaluations."
+        ),
+        request={"multipart/form-data": ImportRequestSerializer},
+        responses={
+            200: ImportResultSerializer,
+            400: OpenApiResponse(
+                ImportErrorResponseSerializer, description="The sheet has errors."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = ImportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        upload = values["file"]
+        try:
+            sheet = read_sheet(upload.read(), upload.name or "upload.csv")
+        except SheetError as error:
+            body = importer.ImportValidationError(
+                [importer.RowError("invalid", str(error), "file", sheet=upload.name)]
+            ).as_body()
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            result = importer.progress_import(
+                actor=actor_for(request),
+                plan=values["plan"],
+                fiscal_year=values["fiscal_year"],
+                sheet=sheet,
+                dry_run=values["dry_run"],
+                report_rows=values["report_rows"],
+            )
+        except importer.ImportValidationError as error:
+            return Response(error.as_body(), status=status.HTTP_400_BAD_REQUEST)
+        return Response(result.as_dict())
+
+
+PLAN_CODE = OpenApiParameter(
+    "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="Plan code, e.g. `akita-dx`."
+)
+EXPORT_VISIBILITY = (
+    "The plan's secretariat gets every round; everyone else what they may read: published "
+    "rounds (and department members their departments' evaluations)."
+)
+
+
+def _plan_for(request: Request, code: str) -> Plan:
+    actor = actor_for(request)
+    plans = Plan.objects.all()
+    if actor.plan_limit is not None:
+        plans = plans.filter(pk=actor.plan_limit)
+    return get_object_or_404(plans, code=code)
+
+
+class PlanDocumentExportView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        summary="Export a plan as a plan document",
+        description=(
+            "The whole plan (structure, KPIs, targets, actuals, evaluations with status) as a "
+            "`dxapi-plan/1` JSON document, the format `load_plan` reads, streamed. "
+            + EXPORT_VISIBILITY
+        ),
+        parameters=[PLAN_CODE],
+        responses={(200, JSON_MIME): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, code: str) -> StreamingHttpResponse:
+        plan = _plan_for(request, code)
+        chunks = exporter.plan_document_chunks(actor=actor_for(request), plan=plan)
+        response = StreamingHttpResponse(
+            (chunk.encode() for chunk in chunks), content_type="application/json; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{plan.code}.json"'
+        return response
+
+
+class PlanTableExportView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        summary="Export one table of a plan as CSV",
+        description=(
+            "One table of the plan as CSV (UTF-8 with BOM), streamed, rows keyed by natural "
+            "keys (initiative number, KPI order, fiscal year). Tables: "
+            + ", ".join(f"`{name}`" for name in exporter.TABLES)
+            + ". "
+            + EXPORT_VISIBILITY
+        ),
+        parameters=[
+            PLAN_CODE,
+            OpenApiParameter(
+                "table",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=list(exporter.TABLES),
+                description="The table.",
+            ),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, code: str, table: str) -> StreamingHttpResponse:
+        plan = _plan_for(request, code)
+        if table not in exporter.TABLES:
+            raise NotFound(f"No table '{table}'.")
+        chunks = exporter.table_chunks(actor=actor_for(request), plan=plan, table=table)
+        response = StreamingHttpResponse(chunks, content_type=CSV_MIME)
+        filename = f"{plan.code}-{table}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

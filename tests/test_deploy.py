@@ -1,0 +1,79 @@
+"""Production settings: `check --deploy` is clean, health endpoints answer, CORS is limited
+to the configured origins, request bodies are bounded."""
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+
+def test_check_deploy_is_clean_with_debug_off() -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+    }
+    env.update(
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="dx.example.jp",
+        DJANGO_SETTINGS_MODULE="dxapi.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_settings_refuse_to_start_without_a_secret_when_debug_is_off() -> None:
+    env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "SECRET_KEY")}
+    env["DJANGO_SETTINGS_MODULE"] = "dxapi.settings"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_health_endpoints(client) -> None:
+    assert client.get("/health/live").json() == {"status": "ok"}
+    assert client.get("/health/ready").json() == {"status": "ok", "database": "up"}
+
+
+@pytest.mark.django_db
+@override_settings(CORS_ALLOWED_ORIGINS=["https://dx-front.example.jp"])
+def test_cors_only_for_configured_origins(client) -> None:
+    allowed = client.get("/api/v1/plans/", HTTP_ORIGIN="https://dx-front.example.jp")
+    other = client.get("/api/v1/plans/", HTTP_ORIGIN="https://evil.example.com")
+
+    assert allowed["Access-Control-Allow-Origin"] == "https://dx-front.example.jp"
+    assert "Access-Control-Allow-Origin" not in other
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
+def test_oversized_bodies_are_refused(admin_client, plan) -> None:
+    def post(padding: int):
+        body = f'{{"plan": {plan.pk}, "fiscal_year": "R6", "padding": "{"x" * padding}"}}'
+        return admin_client.post("/api/v1/rounds/", data=body, content_type="application/json")
+
+    assert post(10).status_code == 409  # read and answered: R6 exists already
+    refused = post(4096)
+    assert refused.status_code == 413  # refused before it is read
+    assert refused.json()["errors"][0]["code"] == "request_too_large"
