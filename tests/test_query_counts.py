@@ -20,6 +20,7 @@ EXPECTED_QUERIES = {
     "rounds": 2,
     "evaluations": 3,  # + KPI actuals with their targets
     "kpi-actuals": 2,
+    "kpi-targets": 2,  # KPI and initiative joined
 }
 
 
