@@ -379,3 +379,35 @@ def test_import_command_lists_errors_and_fails(r7, tmp_path) -> None:
         )
     assert "sheet.csv row 2 [取組番号]: unknown_initiative" in err.getvalue()
     assert "sheet.csv row 3 [評価]: invalid_choice" in err.getvalue()
+
+
+def test_an_import_is_recorded_in_the_change_history(r7, secretariat, secretariat_user) -> None:
+    handle = csv_file(
+        [
+            row(initiative_number=89, rating="C", progress_text="体験会を開催"),
+            row(initiative_number=89, kpi_order=1, value="1032", as_of="R8.3時点"),
+        ]
+    )
+    data = {"file": handle, "plan": PLAN_CODE, "fiscal_year": "R7"}
+    response = secretariat.post(
+        IMPORT_URL, data, format="multipart", HTTP_X_REQUEST_ID="import-request-0001"
+    )
+    assert response.status_code == 200, response.json()
+
+    updated = evaluation(89)
+    record = updated.history.order_by("-history_id").first()
+    assert (record.history_type, record.history_change_reason) == ("~", "import")
+    assert record.history_user_id == secretariat_user.pk
+    assert record.request_id == "import-request-0001"
+    assert (record.rating, record.progress_text, record.version) == (
+        "C",
+        "体験会を開催",
+        updated.version,
+    )
+    actual = KPIActual.objects.get(evaluation=updated)
+    created = actual.history.get()
+    assert (created.history_type, created.value, created.history_change_reason) == (
+        "+",
+        Decimal("1032"),
+        "import",
+    )

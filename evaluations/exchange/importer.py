@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from dxapi.history import record_bulk_history
 from evaluations import aggregate_cache, services
 from evaluations.exchange.columns import (
     BY_KEY,
@@ -568,24 +569,24 @@ class _Changes:
         """Write in batches, each with its change-history records (reason ``import``)."""
         total = len(self.evaluations) + len(self.created) + len(self.updated)
         done = 0
-        history = {"default_user": user, "default_change_reason": "import"}
+        history = {"user": user, "reason": "import"}
         for batch in _batches(self.created):
             KPIActual.objects.bulk_create(batch)
-            KPIActual.history.bulk_history_create(batch, **history)
+            record_bulk_history(KPIActual, batch, created=True, **history)
             done += len(batch)
             if progress:
                 progress("written", done, total)
         actual_fields = ["value", "as_of", "note", "version", "updated_at"]
         for batch in _batches(self.updated):
             bulk_update(KPIActual, batch, actual_fields)
-            KPIActual.history.bulk_history_create(batch, update=True, **history)
+            record_bulk_history(KPIActual, batch, created=False, **history)
             done += len(batch)
             if progress:
                 progress("written", done, total)
         fields = [*sorted(self.evaluation_fields), "version", "updated_at"]
         for batch in _batches(self.evaluations):
             bulk_update(Evaluation, batch, fields)
-            Evaluation.history.bulk_history_create(batch, update=True, **history)
+            record_bulk_history(Evaluation, batch, created=False, **history)
             done += len(batch)
             if progress:
                 progress("written", done, total)
