@@ -9,6 +9,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from evaluations.services import Precondition
+
 
 class PreconditionRequired(exceptions.APIException):
     status_code = status.HTTP_428_PRECONDITION_REQUIRED
@@ -31,19 +33,22 @@ def with_etag(response: Response, kind: str, instance) -> Response:
     return response
 
 
-def expected_version(request, kind: str, pk: int) -> int | None:
-    """The version the caller's ``If-Match`` names for this record; ``None`` for ``*``."""
+NO_SUCH_VERSION = 0  # versions start at 1: a tag of another record matches no version
+
+
+def expected_version(request, kind: str, pk: int) -> Precondition:
+    """What the caller's ``If-Match`` says of this record (checked later, by the service)."""
     header = request.headers.get("If-Match", "").strip()
     if not header:
-        raise PreconditionRequired()
+        return Precondition.missing()
     if header == "*":
-        return None
+        return Precondition.any()
     pattern = re.compile(rf"^{re.escape(kind)}-{pk}-v(\d+)$")
     for tag in parse_etags(header):
         match = pattern.match(tag.strip('"')) if tag.startswith('"') else None
         if match:
-            return int(match.group(1))
-    raise PreconditionFailed("If-Match names no version of this record.")
+            return Precondition(version=int(match.group(1)))
+    return Precondition(version=NO_SUCH_VERSION)
 
 
 IF_MATCH = OpenApiParameter(

@@ -2,6 +2,7 @@
 mapped: a refused workflow transition or a protected delete is 409, a Django validation
 error is 400 naming its fields."""
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from drf_standardized_errors.handler import ExceptionHandler
@@ -9,8 +10,8 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers, status
 from rest_framework.serializers import as_serializer_error
 
-from dxapi.etags import PreconditionFailed
-from evaluations.services import StaleVersion, WorkflowConflict
+from dxapi.etags import PreconditionFailed, PreconditionRequired
+from evaluations.services import StaleVersion, VersionRequired, WorkflowConflict
 
 
 class Conflict(exceptions.APIException):
@@ -23,12 +24,16 @@ class DomainExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, WorkflowConflict):
             return Conflict(f"{exc} (current state: {exc.current_state})", code="invalid_state")
+        if isinstance(exc, VersionRequired):
+            return PreconditionRequired()
         if isinstance(exc, StaleVersion):
             return PreconditionFailed(
                 f"The record has changed (now version {exc.current_version}): fetch it again."
             )
         if isinstance(exc, ProtectedError):
             return Conflict("It is still in use (e.g. by evaluations) and cannot be deleted.")
+        if isinstance(exc, DjangoPermissionDenied):
+            return exceptions.PermissionDenied(str(exc) or None)
         if isinstance(exc, DjangoValidationError):
             return exceptions.ValidationError(as_serializer_error(exc))
         return super().convert_known_exceptions(exc)

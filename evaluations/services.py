@@ -2,6 +2,7 @@
 rounds. Each function checks who may do it and in which state, runs in one transaction,
 and raises ``WorkflowConflict`` (HTTP 409) or Django's ``ValidationError`` (HTTP 400)."""
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -52,11 +53,42 @@ class StaleVersion(Exception):
         self.current_version = current_version
 
 
-def _claim_version(instance: Evaluation | KPIActual, expected_version: int | None) -> None:
+class VersionRequired(Exception):
+    """The caller did not say which version of the record it changes."""
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """Which version of a record the caller means to change (HTTP ``If-Match``): a version
+    number, any version (``*``, and internal callers), or none given. Checked only after
+    visibility, permission and state, so that those answers come first."""
+
+    version: int | None = None
+    given: bool = True
+
+    @classmethod
+    def any(cls) -> "Precondition":
+        return cls(version=None, given=True)
+
+    @classmethod
+    def missing(cls) -> "Precondition":
+        return cls(version=None, given=False)
+
+
+ANY_VERSION = Precondition.any()
+
+
+def _claim_version(
+    instance: Evaluation | KPIActual, expected_version: "Precondition | int | None"
+) -> None:
     """Move ``instance`` to its next version, atomically in the database: a conditional
-    UPDATE that matches only if the row is still at ``expected_version`` (any version when
-    it is ``None``). Two writers of the same version: exactly one wins, the other gets
+    UPDATE that matches only if the row is still at the expected version (any version for
+    ``*``/``None``). Two writers of the same version: exactly one wins, the other gets
     ``StaleVersion``."""
+    if isinstance(expected_version, Precondition):
+        if not expected_version.given:
+            raise VersionRequired()
+        expected_version = expected_version.version
     rows = type(instance).objects.filter(pk=instance.pk)
     if expected_version is not None:
         rows = rows.filter(version=expected_version)
@@ -75,12 +107,12 @@ class WorkflowConflict(Exception):
         self.current_state = current_state
 
 
-def _require_secretariat(actor: Actor, plan_id: int) -> None:
+def require_secretariat(actor: Actor, plan_id: int) -> None:
     if not actor.is_secretariat_of(plan_id):
         raise PermissionDenied("Only the plan's secretariat may do this.")
 
 
-def _require_editor(actor: Actor, evaluation: Evaluation) -> None:
+def require_editor(actor: Actor, evaluation: Evaluation) -> None:
     if actor.is_secretariat_of(evaluation.round.plan_id):
         return
     departments = {r.department_id for r in evaluation.initiative.responsibilities.all()}
@@ -118,12 +150,13 @@ def _save(
     fields: list[str],
     reason: str = "update",
     *,
-    expected_version: int | None,
+    expected_version: Precondition | int | None,
 ) -> Evaluation:
     """Save as the next version; ``reason`` (the transition and its comment) goes into the
     change history."""
     evaluation.full_clean(validate_unique=False)
     _claim_version(evaluation, expected_version)
+    evaluation._change_reason = reason
     evaluation.save(update_fields=[*fields, "version", "updated_at"])
     return evaluation
 
@@ -134,10 +167,10 @@ def evaluation_update(
     actor: Actor,
     evaluation: Evaluation,
     data: dict[str, Any],
-    expected_version: int | None = None,
+    expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    _require_editor(actor, evaluation)
+    require_editor(actor, evaluation)
     require_open_round(evaluation)
     require_state(evaluation, EDITABLE_STATES, "edit")
     unknown = set(data) - set(EDITABLE_FIELDS)
@@ -153,10 +186,10 @@ def evaluation_submit(
     *,
     actor: Actor,
     evaluation: Evaluation,
-    expected_version: int | None = None,
+    expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    _require_editor(actor, evaluation)
+    require_editor(actor, evaluation)
     require_open_round(evaluation)
     require_state(evaluation, EDITABLE_STATES, "submit")
     if evaluation.rating is None:
@@ -191,10 +224,10 @@ def evaluation_return(
     actor: Actor,
     evaluation: Evaluation,
     comment: str,
-    expected_version: int | None = None,
+    expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    _require_secretariat(actor, evaluation.round.plan_id)
+    require_secretariat(actor, evaluation.round.plan_id)
     require_state(evaluation, (EvaluationStatus.SUBMITTED,), "return")
     if not comment.strip():
         raise ValidationError({"comment": "Say why the evaluation is returned."})
@@ -213,10 +246,10 @@ def evaluation_approve(
     *,
     actor: Actor,
     evaluation: Evaluation,
-    expected_version: int | None = None,
+    expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    _require_secretariat(actor, evaluation.round.plan_id)
+    require_secretariat(actor, evaluation.round.plan_id)
     require_state(evaluation, (EvaluationStatus.SUBMITTED,), "approve")
     evaluation.status = EvaluationStatus.APPROVED
     evaluation.approved_by = actor.user
@@ -235,10 +268,10 @@ def evaluation_reopen(
     actor: Actor,
     evaluation: Evaluation,
     reason: str,
-    expected_version: int | None = None,
+    expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    _require_secretariat(actor, evaluation.round.plan_id)
+    require_secretariat(actor, evaluation.round.plan_id)
     require_state(evaluation, (EvaluationStatus.APPROVED,), "reopen")
     if evaluation.round.status == RoundStatus.PUBLISHED:
         raise WorkflowConflict(
@@ -288,12 +321,12 @@ def kpi_actual_save(
     as_of: date | None = None,
     note: str = "",
     actual: KPIActual | None = None,
-    expected_version: int | None = None,
+    expected_version: Precondition | int | None = None,
 ) -> KPIActual:
     """Create or update (``actual`` given, at ``expected_version``) a KPI actual of an
     evaluation that the actor may edit."""
     evaluation = _locked(evaluation)
-    _require_editor(actor, evaluation)
+    require_editor(actor, evaluation)
     require_open_round(evaluation)
     require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
     kpi_actual_validate(kpi, evaluation, value, as_of)
@@ -311,10 +344,10 @@ def kpi_actual_save(
 
 @transaction.atomic
 def kpi_actual_delete(
-    *, actor: Actor, actual: KPIActual, expected_version: int | None = None
+    *, actor: Actor, actual: KPIActual, expected_version: Precondition | int | None = None
 ) -> None:
     evaluation = _locked(actual.evaluation)
-    _require_editor(actor, evaluation)
+    require_editor(actor, evaluation)
     require_open_round(evaluation)
     require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
     _claim_version(actual, expected_version)
@@ -324,7 +357,7 @@ def kpi_actual_delete(
 @transaction.atomic
 def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
     """Open a fiscal year's round and give every initiative of the plan a draft evaluation."""
-    _require_secretariat(actor, plan.pk)
+    require_secretariat(actor, plan.pk)
     if not plan.covers(fiscal_year):
         raise ValidationError({"fiscal_year": f"Outside the plan's period {plan.period_label}."})
     existing = Round.objects.filter(plan=plan, fiscal_year=fiscal_year).first()
@@ -354,7 +387,7 @@ def _locked_round(round_: Round) -> Round:
 @transaction.atomic
 def round_close(*, actor: Actor, round_: Round) -> Round:
     round_ = _locked_round(round_)
-    _require_secretariat(actor, round_.plan_id)
+    require_secretariat(actor, round_.plan_id)
     if round_.status != RoundStatus.OPEN:
         raise WorkflowConflict(f"The round is {round_.status}.", current_state=round_.status)
     round_.status, round_.closed_at = RoundStatus.CLOSED, timezone.now()
@@ -366,7 +399,7 @@ def round_close(*, actor: Actor, round_: Round) -> Round:
 def round_publish(*, actor: Actor, round_: Round) -> Round:
     """Publish a round whose evaluations are all approved; else say which are not."""
     round_ = _locked_round(round_)
-    _require_secretariat(actor, round_.plan_id)
+    require_secretariat(actor, round_.plan_id)
     if round_.status == RoundStatus.PUBLISHED:
         raise WorkflowConflict("The round is published already.", current_state=round_.status)
     pending = list(

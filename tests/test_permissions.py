@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -37,6 +38,7 @@ from initiatives.models import (
     SecretariatMembership,
 )
 from tests.conftest import PLAN_CODE, error_attrs, initiative
+from tests.test_workflow import if_match
 
 ROLES = (
     "anonymous",
@@ -65,6 +67,19 @@ def structure(secretariat: int) -> dict[str, int]:
     return roles(403, anonymous=401, secretariat=secretariat)
 
 
+def precondition(status: int) -> dict[str, int]:
+    """An editor's versioned write whose ``If-Match`` is missing or wrong: anonymous 401
+    (authentication comes first), 404 for those who cannot see the record, 403 for a
+    department viewer (permission comes before the precondition) and ``status`` for everyone
+    else who may write it."""
+    return roles(status, anonymous=401, viewer=403, other_editor=404, read_key=404)
+
+
+def review_precondition(status: int) -> dict[str, int]:
+    """A review action (secretariat only) whose ``If-Match`` is missing or wrong."""
+    return roles(403, anonymous=401, secretariat=status, other_editor=404, read_key=404)
+
+
 # (URL name, method, case) -> {role: expected status}. The object of the detail routes is the
 # R7 (open round) draft evaluation of No. 89 (企画振興部), its KPI actual and that KPI, its R7
 # round, the plan, No. 89 (No. 1 for DELETE), its policy area, pillar 1, the KPI's FY2024
@@ -76,19 +91,34 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
     ("evaluation-detail", "PATCH", ""): roles(
         200, anonymous=401, viewer=403, other_editor=404, read_key=404
     ),
+    ("evaluation-detail", "PATCH", "If-Match *"): roles(
+        200, anonymous=401, viewer=403, other_editor=404, read_key=404
+    ),
+    # Visibility (404), then permission (403), then If-Match (428 / 412).
+    ("evaluation-detail", "PATCH", "no If-Match"): precondition(428),
+    ("evaluation-detail", "PATCH", "stale If-Match"): precondition(412),
+    ("evaluation-detail", "PATCH", "If-Match of another record"): precondition(412),
     ("evaluation-detail", "DELETE", ""): roles(405, anonymous=401),
     ("evaluation-submit", "POST", ""): roles(
         200, anonymous=401, viewer=403, other_editor=404, read_key=404
     ),
+    ("evaluation-submit", "POST", "no If-Match"): precondition(428),
+    ("evaluation-submit", "POST", "stale If-Match"): precondition(412),
     ("evaluation-approve", "POST", ""): roles(
         403, anonymous=401, secretariat=200, other_editor=404, read_key=404
     ),
+    ("evaluation-approve", "POST", "no If-Match"): review_precondition(428),
+    ("evaluation-approve", "POST", "stale If-Match"): review_precondition(412),
     ("evaluation-return-for-changes", "POST", ""): roles(
         403, anonymous=401, secretariat=200, other_editor=404, read_key=404
     ),
+    ("evaluation-return-for-changes", "POST", "no If-Match"): review_precondition(428),
+    ("evaluation-return-for-changes", "POST", "stale If-Match"): review_precondition(412),
     ("evaluation-reopen", "POST", ""): roles(
         403, anonymous=401, secretariat=200, other_editor=404, read_key=404
     ),
+    ("evaluation-reopen", "POST", "no If-Match"): review_precondition(428),
+    ("evaluation-reopen", "POST", "stale If-Match"): review_precondition(412),
     ("round-list", "GET", ""): every(200),
     ("round-list", "POST", ""): roles(403, anonymous=401, secretariat=201),
     ("round-detail", "GET", ""): roles(200, anonymous=404, read_key=404),
@@ -102,9 +132,17 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
     ("kpi-actual-detail", "PATCH", ""): roles(
         200, anonymous=401, viewer=403, other_editor=404, read_key=404
     ),
+    ("kpi-actual-detail", "PATCH", "no If-Match"): precondition(428),
+    ("kpi-actual-detail", "PATCH", "stale If-Match"): precondition(412),
+    ("kpi-actual-detail", "PATCH", "If-Match of another record"): precondition(412),
     ("kpi-actual-detail", "DELETE", ""): roles(
         204, anonymous=401, viewer=403, other_editor=404, read_key=404
     ),
+    ("kpi-actual-detail", "DELETE", "If-Match *"): roles(
+        204, anonymous=401, viewer=403, other_editor=404, read_key=404
+    ),
+    ("kpi-actual-detail", "DELETE", "no If-Match"): precondition(428),
+    ("kpi-actual-detail", "DELETE", "stale If-Match"): precondition(412),
     # Structure. Creating a plan needs a superuser; so does deleting one.
     ("plan-list", "GET", ""): every(200),
     ("plan-list", "POST", ""): structure(403),
@@ -391,6 +429,36 @@ def request_for(name: str, method: str, case: str, *, plan, draft, actual, unuse
     return url, bodies.get((name, method, case), bodies.get((name, method), {}))
 
 
+# The writes of versioned records: they need ``If-Match`` with the record's ETag.
+VERSIONED = {
+    ("evaluation-detail", "PATCH"),
+    ("evaluation-submit", "POST"),
+    ("evaluation-approve", "POST"),
+    ("evaluation-return-for-changes", "POST"),
+    ("evaluation-reopen", "POST"),
+    ("kpi-actual-detail", "PATCH"),
+    ("kpi-actual-detail", "DELETE"),
+}
+
+
+def headers_for(name: str, method: str, case: str, *, draft, actual) -> dict[str, str]:
+    """The ``If-Match`` of a matrix row: the record's current ETag unless ``case`` asks for
+    none, ``*``, a stale one (the record moves on a version after it is taken) or the ETag
+    of another record."""
+    if (name, method) not in VERSIONED or case == "no If-Match":
+        return {}
+    if case == "If-Match *":
+        return {"HTTP_IF_MATCH": "*"}
+    record = actual if name.startswith("kpi-actual") else draft
+    headers = if_match(record)
+    if case == "stale If-Match":
+        type(record).objects.filter(pk=record.pk).update(version=F("version") + 1)
+    elif case == "If-Match of another record":
+        other = type(record).objects.exclude(pk=record.pk).first()
+        headers = if_match(other)
+    return headers
+
+
 CASES = [
     pytest.param(
         name,
@@ -418,15 +486,19 @@ def test_permission_matrix(
         actual=actual,
         unused_department=unused_department,
     )
+    headers = headers_for(name, method, case, draft=draft, actual=actual)
     client = clients[role]
     before = snapshot()
     if method == "GET":
         response = client.get(url)
     else:
-        response = getattr(client, method.lower())(url, body, format="json")
+        response = getattr(client, method.lower())(url, body, format="json", **headers)
     assert response.status_code == expected, response.content[:300]
     if expected == 401:
         assert response["WWW-Authenticate"] == "Api-Key"
+    if expected in (412, 428):
+        code = {412: "precondition_failed", 428: "precondition_required"}[expected]
+        assert [error["code"] for error in response.json()["errors"]] == [code]
     if method == "GET":
         return
     # A refused write changes nothing; an accepted one changes something.
@@ -468,14 +540,20 @@ def test_matrix_writes_change_what_they_say(clients, r7, draft):
         ("read_key", 404),
     ):
         response = clients[role].patch(
-            reverse("evaluation-detail", args=[draft.pk]), {"progress_text": role}, format="json"
+            reverse("evaluation-detail", args=[draft.pk]),
+            {"progress_text": role},
+            format="json",
+            **if_match(draft),
         )
         assert response.status_code == status
     draft.refresh_from_db()
     assert (draft.version, draft.progress_text) == before
     for role in ("editor", "secretariat", "rw_key", "bound_key"):
         response = clients[role].patch(
-            reverse("evaluation-detail", args=[draft.pk]), {"progress_text": role}, format="json"
+            reverse("evaluation-detail", args=[draft.pk]),
+            {"progress_text": role},
+            format="json",
+            **if_match(draft),
         )
         assert response.status_code == 200
         draft.refresh_from_db()
@@ -486,15 +564,19 @@ def test_other_department_editor_cannot_touch_no_89(clients, r7, draft):
     attacker = clients["other_editor"]
     before = Evaluation.objects.filter(pk=draft.pk).values().get()
     evaluation_url = reverse("evaluation-detail", args=[draft.pk])
-    assert attacker.patch(evaluation_url, {"rating": "A"}, format="json").status_code == 404
-    assert attacker.put(evaluation_url, {"rating": "A"}, format="json").status_code == 404
-    response = attacker.post(reverse("evaluation-submit", args=[draft.pk]))
-    assert response.status_code == 404
+    # 404 with or without a valid If-Match: the record is not there for it.
+    for headers in ({}, if_match(draft)):
+        response = attacker.patch(evaluation_url, {"rating": "A"}, format="json", **headers)
+        assert response.status_code == 404
+        response = attacker.put(evaluation_url, {"rating": "A"}, format="json", **headers)
+        assert response.status_code == 404
+        response = attacker.post(reverse("evaluation-submit", args=[draft.pk]), **headers)
+        assert response.status_code == 404
     assert Evaluation.objects.filter(pk=draft.pk).values().get() == before
     # Its own department's draft is editable.
     own = Evaluation.objects.get(round=r7, initiative__number=50)
     response = attacker.patch(
-        reverse("evaluation-detail", args=[own.pk]), {"rating": "A"}, format="json"
+        reverse("evaluation-detail", args=[own.pk]), {"rating": "A"}, format="json", **if_match(own)
     )
     assert response.status_code == 200
     # It sees its own R7 drafts and not No. 89's.
@@ -506,13 +588,19 @@ def test_other_department_editor_cannot_touch_no_89(clients, r7, draft):
 def test_bound_key_is_limited_to_its_department(clients, r7):
     no_50 = Evaluation.objects.get(round=r7, initiative__number=50)
     response = clients["bound_key"].patch(
-        reverse("evaluation-detail", args=[no_50.pk]), {"rating": "A"}, format="json"
+        reverse("evaluation-detail", args=[no_50.pk]),
+        {"rating": "A"},
+        format="json",
+        **if_match(no_50),
     )
     assert response.status_code == 404
     no_50.refresh_from_db()
     assert no_50.rating is None
     response = clients["rw_key"].patch(
-        reverse("evaluation-detail", args=[no_50.pk]), {"rating": "A"}, format="json"
+        reverse("evaluation-detail", args=[no_50.pk]),
+        {"rating": "A"},
+        format="json",
+        **if_match(no_50),
     )
     assert response.status_code == 200
 
@@ -581,7 +669,10 @@ def test_bad_api_keys_are_refused_with_401(bad_keys, r7, draft, kind):
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == "Api-Key"
     response = client.patch(
-        reverse("evaluation-detail", args=[draft.pk]), {"rating": "A"}, format="json"
+        reverse("evaluation-detail", args=[draft.pk]),
+        {"rating": "A"},
+        format="json",
+        **if_match(draft),
     )
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Api-Key"
@@ -606,18 +697,26 @@ def test_a_key_of_another_plan_sees_nothing_of_this_plan(plan, r7, draft):
     client = key_client(key)
     assert client.get(reverse("evaluation-list")).json()["count"] == 0
     response = client.patch(
-        reverse("evaluation-detail", args=[draft.pk]), {"rating": "A"}, format="json"
+        reverse("evaluation-detail", args=[draft.pk]),
+        {"rating": "A"},
+        format="json",
+        **if_match(draft),
     )
     assert response.status_code == 404
 
 
 def test_anonymous_writes_are_401_with_the_api_key_challenge(api, draft):
-    for method, url in (
-        ("patch", reverse("evaluation-detail", args=[draft.pk])),
-        ("post", reverse("department-list")),
-        ("delete", reverse("kpi-target-detail", args=[KPITarget.objects.first().pk])),
+    evaluation_url = reverse("evaluation-detail", args=[draft.pk])
+    for method, url, headers in (
+        ("patch", evaluation_url, if_match(draft)),
+        # Authentication comes before the If-Match check: 401, not 428 or 412.
+        ("patch", evaluation_url, {}),
+        ("patch", evaluation_url, {"HTTP_IF_MATCH": '"evaluation-0-v1"'}),
+        ("post", reverse("evaluation-submit", args=[draft.pk]), {}),
+        ("post", reverse("department-list"), {}),
+        ("delete", reverse("kpi-target-detail", args=[KPITarget.objects.first().pk]), {}),
     ):
-        response = getattr(api, method)(url, {}, format="json")
+        response = getattr(api, method)(url, {}, format="json", **headers)
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == "Api-Key"
     # Reads stay public.

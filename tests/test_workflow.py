@@ -84,6 +84,15 @@ def url(evaluation: Evaluation, action: str | None = None) -> str:
     return reverse(f"evaluation-{name}", args=[evaluation.pk])
 
 
+def if_match(record) -> dict[str, str]:
+    """The ``If-Match`` header naming the version of ``record`` now in the database, as the
+    ETag of its detail response would."""
+    model = type(record)
+    kind = {Evaluation: "evaluation", KPIActual: "kpi-actual"}[model]
+    version = model.objects.values_list("version", flat=True).get(pk=record.pk)
+    return {"HTTP_IF_MATCH": f'"{kind}-{record.pk}-v{version}"'}
+
+
 def detail(response) -> str:
     return " ".join(error["detail"] for error in response.json()["errors"])
 
@@ -96,53 +105,68 @@ def test_opening_a_round_gives_every_initiative_a_draft(r7, plan):
 
 
 def test_full_review_cycle(draft, editor, secretariat, editor_user):
-    response = editor.patch(url(draft), {"rating": "B", "progress_text": "進捗あり"}, format="json")
+    response = editor.patch(
+        url(draft), {"rating": "B", "progress_text": "進捗あり"}, format="json", **if_match(draft)
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["rating"] == "B"
     assert response.json()["progress_text"] == "進捗あり"
     assert response.json()["status"] == EvaluationStatus.DRAFT
 
-    response = editor.post(url(draft, "submit"))
+    response = editor.post(url(draft, "submit"), **if_match(draft))
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == EvaluationStatus.SUBMITTED
     assert response.json()["submitted_by"] == str(editor_user)
     assert response.json()["submitted_at"] is not None
 
     # The editor cannot review its own work.
-    assert editor.post(url(draft, "approve")).status_code == 403
-    assert editor.post(url(draft, "return"), {"comment": "x"}, format="json").status_code == 403
+    assert editor.post(url(draft, "approve"), **if_match(draft)).status_code == 403
+    assert (
+        editor.post(
+            url(draft, "return"), {"comment": "x"}, format="json", **if_match(draft)
+        ).status_code
+        == 403
+    )
     draft.refresh_from_db()
     assert draft.status == EvaluationStatus.SUBMITTED
 
     # A submitted evaluation is no longer editable.
-    response = editor.patch(url(draft), {"progress_text": "late"}, format="json")
+    response = editor.patch(url(draft), {"progress_text": "late"}, format="json", **if_match(draft))
     assert response.status_code == 409
     assert "current state" in detail(response)
 
-    response = secretariat.post(url(draft, "return"), {"comment": ""}, format="json")
+    response = secretariat.post(
+        url(draft, "return"), {"comment": ""}, format="json", **if_match(draft)
+    )
     assert response.status_code == 400
     assert "comment" in error_attrs(response)
-    response = secretariat.post(url(draft, "return"), {"comment": "   "}, format="json")
+    response = secretariat.post(
+        url(draft, "return"), {"comment": "   "}, format="json", **if_match(draft)
+    )
     assert response.status_code == 400
     assert "comment" in error_attrs(response)
-    response = secretariat.post(url(draft, "return"), {}, format="json")
+    response = secretariat.post(url(draft, "return"), {}, format="json", **if_match(draft))
     assert response.status_code == 400
     assert "comment" in error_attrs(response)
 
-    response = secretariat.post(url(draft, "return"), {"comment": "根拠を追記"}, format="json")
+    response = secretariat.post(
+        url(draft, "return"), {"comment": "根拠を追記"}, format="json", **if_match(draft)
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == EvaluationStatus.RETURNED
     assert response.json()["review_comment"] == "根拠を追記"
 
     # Returned: approve is refused, editing is allowed again.
-    response = secretariat.post(url(draft, "approve"))
+    response = secretariat.post(url(draft, "approve"), **if_match(draft))
     assert response.status_code == 409
     assert "current state" in detail(response)
-    response = editor.patch(url(draft), {"rating_reason": "追記しました"}, format="json")
+    response = editor.patch(
+        url(draft), {"rating_reason": "追記しました"}, format="json", **if_match(draft)
+    )
     assert response.status_code == 200, response.json()
-    assert editor.post(url(draft, "submit")).status_code == 200
+    assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
 
-    response = secretariat.post(url(draft, "approve"))
+    response = secretariat.post(url(draft, "approve"), **if_match(draft))
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["status"] == EvaluationStatus.APPROVED
@@ -154,11 +178,11 @@ def test_full_review_cycle(draft, editor, secretariat, editor_user):
     assert draft.submitted_by == editor_user
 
     for attempt in (
-        editor.patch(url(draft), {"progress_text": "again"}, format="json"),
-        editor.post(url(draft, "submit")),
-        secretariat.patch(url(draft), {"progress_text": "again"}, format="json"),
-        secretariat.post(url(draft, "approve")),
-        secretariat.post(url(draft, "return"), {"comment": "x"}, format="json"),
+        editor.patch(url(draft), {"progress_text": "again"}, format="json", **if_match(draft)),
+        editor.post(url(draft, "submit"), **if_match(draft)),
+        secretariat.patch(url(draft), {"progress_text": "again"}, format="json", **if_match(draft)),
+        secretariat.post(url(draft, "approve"), **if_match(draft)),
+        secretariat.post(url(draft, "return"), {"comment": "x"}, format="json", **if_match(draft)),
     ):
         assert attempt.status_code == 409
         assert "current state" in detail(attempt)
@@ -166,27 +190,43 @@ def test_full_review_cycle(draft, editor, secretariat, editor_user):
     assert draft.progress_text == "進捗あり"
 
     # Reopen: only the secretariat, only with a reason.
-    assert editor.post(url(draft, "reopen"), {"reason": "x"}, format="json").status_code == 403
-    response = secretariat.post(url(draft, "reopen"), {"reason": ""}, format="json")
+    assert (
+        editor.post(
+            url(draft, "reopen"), {"reason": "x"}, format="json", **if_match(draft)
+        ).status_code
+        == 403
+    )
+    response = secretariat.post(
+        url(draft, "reopen"), {"reason": ""}, format="json", **if_match(draft)
+    )
     assert response.status_code == 400
     assert "reason" in error_attrs(response)
-    response = secretariat.post(url(draft, "reopen"), {"reason": "数値訂正"}, format="json")
+    response = secretariat.post(
+        url(draft, "reopen"), {"reason": "数値訂正"}, format="json", **if_match(draft)
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == EvaluationStatus.RETURNED
     assert response.json()["review_comment"] == "数値訂正"
     assert response.json()["approved_by"] is None
     assert response.json()["approved_at"] is None
-    assert editor.patch(url(draft), {"progress_text": "訂正"}, format="json").status_code == 200
+    assert (
+        editor.patch(
+            url(draft), {"progress_text": "訂正"}, format="json", **if_match(draft)
+        ).status_code
+        == 200
+    )
 
 
 def test_reopen_of_a_draft_is_a_conflict(draft, secretariat):
-    response = secretariat.post(url(draft, "reopen"), {"reason": "x"}, format="json")
+    response = secretariat.post(
+        url(draft, "reopen"), {"reason": "x"}, format="json", **if_match(draft)
+    )
     assert response.status_code == 409
     assert "current state" in detail(response)
 
 
 def test_submit_without_rating_is_refused(draft, editor):
-    response = editor.post(url(draft, "submit"))
+    response = editor.post(url(draft, "submit"), **if_match(draft))
     assert response.status_code == 400
     assert error_attrs(response) == ["rating"]
     draft.refresh_from_db()
@@ -196,7 +236,10 @@ def test_submit_without_rating_is_refused(draft, editor):
 def test_invalid_rating_is_refused_and_nothing_saved(draft, editor):
     version = draft.version
     response = editor.patch(
-        url(draft), {"rating": "Z", "progress_text": "保存されない"}, format="json"
+        url(draft),
+        {"rating": "Z", "progress_text": "保存されない"},
+        format="json",
+        **if_match(draft),
     )
     assert response.status_code == 400
     assert "rating" in error_attrs(response)
@@ -208,18 +251,21 @@ def test_invalid_rating_is_refused_and_nothing_saved(draft, editor):
 
 @pytest.mark.parametrize("field", ["progress_text", "rating_reason", "plan_text", "next_actions"])
 def test_text_over_the_limit_is_refused(draft, editor, field):
-    response = editor.patch(url(draft), {field: "あ" * 5001}, format="json")
+    response = editor.patch(url(draft), {field: "あ" * 5001}, format="json", **if_match(draft))
     assert response.status_code == 400
     assert field in error_attrs(response)
     draft.refresh_from_db()
     assert getattr(draft, field) == ""
-    response = editor.patch(url(draft), {field: "あ" * 5000}, format="json")
+    response = editor.patch(url(draft), {field: "あ" * 5000}, format="json", **if_match(draft))
     assert response.status_code == 200, response.json()
 
 
 def test_fields_outside_the_editable_set_are_ignored(draft, editor):
     response = editor.patch(
-        url(draft), {"status": "approved", "review_comment": "self-approved"}, format="json"
+        url(draft),
+        {"status": "approved", "review_comment": "self-approved"},
+        format="json",
+        **if_match(draft),
     )
     assert response.status_code == 200
     draft.refresh_from_db()
@@ -228,8 +274,11 @@ def test_fields_outside_the_editable_set_are_ignored(draft, editor):
 
 
 def test_close_and_publish(draft, r7, editor, secretariat, api):
-    assert editor.patch(url(draft), {"rating": "A"}, format="json").status_code == 200
-    assert editor.post(url(draft, "submit")).status_code == 200
+    assert (
+        editor.patch(url(draft), {"rating": "A"}, format="json", **if_match(draft)).status_code
+        == 200
+    )
+    assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
 
     round_url = reverse("round-detail", args=[r7.pk])
     assert editor.post(round_url + "close/").status_code == 403
@@ -240,9 +289,9 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
 
     other = Evaluation.objects.get(round=r7, initiative__number=50)
     for response in (
-        editor.patch(url(draft), {"progress_text": "closed"}, format="json"),
-        secretariat.patch(url(other), {"rating": "B"}, format="json"),
-        secretariat.post(url(other, "submit")),
+        editor.patch(url(draft), {"progress_text": "closed"}, format="json", **if_match(draft)),
+        secretariat.patch(url(other), {"rating": "B"}, format="json", **if_match(other)),
+        secretariat.post(url(other, "submit"), **if_match(other)),
     ):
         assert response.status_code == 409
         assert "current state" in detail(response)
@@ -273,7 +322,7 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
     assert api.get(reverse("evaluation-list"), {"fiscal_year": "R7"}).json()["count"] == 0
 
     # Review goes on after the round is closed.
-    assert secretariat.post(url(draft, "approve")).status_code == 200
+    assert secretariat.post(url(draft, "approve"), **if_match(draft)).status_code == 200
     response = secretariat.post(publish)
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == RoundStatus.PUBLISHED
@@ -291,10 +340,15 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
     assert overall["b"] == 90
 
     # Published: no reopening, no publishing again, no editing.
-    response = secretariat.post(url(draft, "reopen"), {"reason": "x"}, format="json")
+    response = secretariat.post(
+        url(draft, "reopen"), {"reason": "x"}, format="json", **if_match(draft)
+    )
     assert response.status_code == 409
     assert secretariat.post(publish).status_code == 409
-    assert secretariat.patch(url(draft), {"rating": "C"}, format="json").status_code == 409
+    assert (
+        secretariat.patch(url(draft), {"rating": "C"}, format="json", **if_match(draft)).status_code
+        == 409
+    )
 
 
 def test_publishing_an_open_round_lists_every_initiative(r7, secretariat):
@@ -368,7 +422,10 @@ def test_kpi_actual_lifecycle(draft, kpi89, editor, secretariat):
     assert KPIActual.objects.filter(evaluation=draft).count() == 1
 
     response = editor.patch(
-        reverse("kpi-actual-detail", args=[actual.pk]), {"value": "150"}, format="json"
+        reverse("kpi-actual-detail", args=[actual.pk]),
+        {"value": "150"},
+        format="json",
+        **if_match(actual),
     )
     assert response.status_code == 200, response.json()
     assert response.json()["value"] == "150"
@@ -380,6 +437,7 @@ def test_kpi_actual_lifecycle(draft, kpi89, editor, secretariat):
         reverse("kpi-actual-detail", args=[actual.pk]),
         {"value": "-1", "as_of": "2026-03-31"},
         format="json",
+        **if_match(actual),
     )
     assert response.status_code == 400
     assert error_attrs(response) == ["value"]
@@ -388,13 +446,16 @@ def test_kpi_actual_lifecycle(draft, kpi89, editor, secretariat):
     assert [item["id"] for item in response.json()["kpi_actuals"]] == [actual.pk]
 
     # Once submitted, the actuals are frozen.
-    assert editor.patch(url(draft), {"rating": "B"}, format="json").status_code == 200
-    assert editor.post(url(draft, "submit")).status_code == 200
+    assert (
+        editor.patch(url(draft), {"rating": "B"}, format="json", **if_match(draft)).status_code
+        == 200
+    )
+    assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
     detail_url = reverse("kpi-actual-detail", args=[actual.pk])
     for response in (
-        editor.patch(detail_url, {"value": "1"}, format="json"),
-        editor.delete(detail_url),
-        secretariat.delete(detail_url),
+        editor.patch(detail_url, {"value": "1"}, format="json", **if_match(actual)),
+        editor.delete(detail_url, **if_match(actual)),
+        secretariat.delete(detail_url, **if_match(actual)),
     ):
         assert response.status_code == 409
         assert "current state" in detail(response)
@@ -403,9 +464,12 @@ def test_kpi_actual_lifecycle(draft, kpi89, editor, secretariat):
 
     # Returned: editable again, and deletable.
     assert (
-        secretariat.post(url(draft, "return"), {"comment": "x"}, format="json").status_code == 200
+        secretariat.post(
+            url(draft, "return"), {"comment": "x"}, format="json", **if_match(draft)
+        ).status_code
+        == 200
     )
-    assert editor.delete(detail_url).status_code == 204
+    assert editor.delete(detail_url, **if_match(actual)).status_code == 204
     assert not KPIActual.objects.filter(pk=actual.pk).exists()
 
 
@@ -413,13 +477,18 @@ def test_kpi_actual_delete_while_draft(draft, kpi89, editor):
     response = editor.post(reverse("kpi-actual-list"), actual_body(draft, kpi89), format="json")
     assert response.status_code == 201
     actual_id = response.json()["id"]
-    assert editor.delete(reverse("kpi-actual-detail", args=[actual_id])).status_code == 204
+    actual = KPIActual.objects.get(pk=actual_id)
+    response = editor.delete(reverse("kpi-actual-detail", args=[actual_id]), **if_match(actual))
+    assert response.status_code == 204
     assert not KPIActual.objects.filter(pk=actual_id).exists()
 
 
 def test_kpi_actual_refused_once_submitted(draft, kpi89, editor):
-    assert editor.patch(url(draft), {"rating": "C"}, format="json").status_code == 200
-    assert editor.post(url(draft, "submit")).status_code == 200
+    assert (
+        editor.patch(url(draft), {"rating": "C"}, format="json", **if_match(draft)).status_code
+        == 200
+    )
+    assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
     response = editor.post(reverse("kpi-actual-list"), actual_body(draft, kpi89), format="json")
     assert response.status_code == 409
     assert "current state" in detail(response)

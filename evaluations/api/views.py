@@ -133,8 +133,19 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         response = Response(serializers.EvaluationDetailSerializer(fresh).data)
         return with_etag(response, self.etag_kind, fresh)
 
-    def _version(self, evaluation) -> int | None:
+    def _version(self, evaluation) -> services.Precondition:
         return expected_version(self.request, self.etag_kind, evaluation.pk)
+
+    def _checked(self, *, reviewer: bool = False):
+        """The evaluation, once the caller may act on it: 404 if it may not see it, 403 if
+        it may not act, before the body or If-Match are looked at."""
+        evaluation = self.get_object()
+        actor = actor_for(self.request)
+        if reviewer:
+            services.require_secretariat(actor, evaluation.round.plan_id)
+        else:
+            services.require_editor(actor, evaluation)
+        return evaluation
 
     @extend_schema(parameters=[ETAG])
     def retrieve(self, request, *args, **kwargs):
@@ -151,7 +162,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         responses={200: serializers.EvaluationDetailSerializer, **PRECONDITION_RESPONSES},
     )
     def update(self, request, *args, **kwargs):
-        evaluation = self.get_object()
+        evaluation = self._checked()
         data = write_serializers.EvaluationUpdateSerializer(
             data=request.data, partial=kwargs.get("partial", False)
         )
@@ -183,7 +194,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
     )
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
-        evaluation = self.get_object()
+        evaluation = self._checked()
         services.evaluation_submit(
             actor=actor_for(request),
             evaluation=evaluation,
@@ -200,7 +211,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
     )
     @action(detail=True, methods=["post"], url_path="return")
     def return_for_changes(self, request, pk=None):
-        evaluation = self.get_object()
+        evaluation = self._checked(reviewer=True)
         data = write_serializers.CommentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.evaluation_return(
@@ -220,7 +231,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        evaluation = self.get_object()
+        evaluation = self._checked(reviewer=True)
         services.evaluation_approve(
             actor=actor_for(request),
             evaluation=evaluation,
@@ -237,7 +248,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        evaluation = self.get_object()
+        evaluation = self._checked(reviewer=True)
         data = write_serializers.ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.evaluation_reopen(
@@ -333,6 +344,7 @@ class KPIActualViewSet(
     )
     def update(self, request, *args, **kwargs):
         actual = self.get_object()
+        services.require_editor(actor_for(request), actual.evaluation)
         data = write_serializers.KPIActualUpdateSerializer(
             data=request.data, partial=kwargs.get("partial", False)
         )

@@ -1,0 +1,323 @@
+"""Change history (``dxapi/history.py``, ``dxapi/history_api.py``): who changed what, when, in
+which request and why, for the tracked models, and the ``history`` endpoints."""
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
+from initiatives.models import (
+    KPI,
+    ApiKey,
+    Department,
+    DepartmentMembership,
+    DepartmentRole,
+    Initiative,
+    KPITarget,
+    SecretariatMembership,
+)
+from tests.conftest import PLAN_CODE, initiative
+from tests.test_workflow import client_for, if_match, member, url
+
+REQUEST_ID = "history-test-0001"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    cache.clear()
+
+
+@pytest.fixture
+def secretariat_user(plan, django_user_model):
+    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
+    SecretariatMembership.objects.create(user=user, plan=plan)
+    return user
+
+
+@pytest.fixture
+def secretariat(secretariat_user):
+    return client_for(secretariat_user)
+
+
+@pytest.fixture
+def editor(plan, django_user_model):
+    return client_for(
+        member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
+    )
+
+
+@pytest.fixture
+def r7(plan, secretariat) -> Round:
+    plan.end_year = 2025
+    plan.save(update_fields=["end_year"])
+    response = secretariat.post(
+        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    return Round.objects.get(pk=response.json()["id"])
+
+
+@pytest.fixture
+def draft(r7) -> Evaluation:
+    return Evaluation.objects.get(round=r7, initiative__number=89)
+
+
+def latest(model, **lookup):
+    return model.history.filter(**lookup).order_by("-history_date", "-history_id").first()
+
+
+def require_reason(record, expected: str) -> None:
+    assert record.history_change_reason == expected
+
+
+def test_round_open_records_91_round_opened_creations(r7, secretariat_user):
+    records = Evaluation.history.filter(round_id=r7.pk)
+    assert records.count() == 91
+    assert set(records.values_list("history_type", flat=True)) == {"+"}
+    assert set(records.values_list("history_change_reason", flat=True)) == {"round opened"}
+    assert set(records.values_list("history_user", flat=True)) == {secretariat_user.pk}
+    round_record = latest(Round, id=r7.pk)
+    assert round_record.history_type == "+"
+    assert round_record.history_user == secretariat_user
+
+
+def test_round_close_is_recorded(r7, secretariat, secretariat_user):
+    response = secretariat.post(reverse("round-close", args=[r7.pk]), HTTP_X_REQUEST_ID=REQUEST_ID)
+    assert response.status_code == 200
+    record = latest(Round, id=r7.pk)
+    assert (record.history_type, record.status) == ("~", "closed")
+    assert record.history_user == secretariat_user
+    assert record.request_id == REQUEST_ID
+
+
+def test_evaluation_update_records_user_request_id_and_changes(draft, editor):
+    response = editor.patch(
+        url(draft), {"rating": "B"}, format="json", HTTP_X_REQUEST_ID=REQUEST_ID, **if_match(draft)
+    )
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == REQUEST_ID
+    record = latest(Evaluation, id=draft.pk)
+    assert record.history_type == "~"
+    assert record.history_user.username == "kikaku-editor"
+    assert record.request_id == REQUEST_ID
+    assert record.api_key == ""
+    assert (record.rating, record.version) == ("B", draft.version + 1)
+
+
+def test_malformed_request_id_is_replaced(draft, editor):
+    response = editor.patch(
+        url(draft), {"rating": "B"}, format="json", HTTP_X_REQUEST_ID="bad id!", **if_match(draft)
+    )
+    assert response.status_code == 200
+    record = latest(Evaluation, id=draft.pk)
+    assert record.request_id == response["X-Request-ID"] != "bad id!"
+
+
+def test_api_key_prefix_is_recorded(plan, draft):
+    key_obj, key = ApiKey.objects.create_key(name="rw", plan=plan, can_write=True)
+    client = client_for(None)
+    client.force_authenticate(None)
+    client.credentials(HTTP_AUTHORIZATION="Api-Key " + key)
+    response = client.patch(
+        url(draft), {"progress_text": "by key"}, format="json", **if_match(draft)
+    )
+    assert response.status_code == 200, response.json()
+    record = latest(Evaluation, id=draft.pk)
+    assert record.api_key == key_obj.prefix != ""
+    assert record.history_user is None
+    assert record.progress_text == "by key"
+
+
+def test_workflow_reasons_are_recorded_with_the_comment(draft, editor, secretariat):
+    Evaluation.objects.filter(pk=draft.pk).update(rating="B")
+    assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
+    submitted = latest(Evaluation, id=draft.pk)
+    response = secretariat.post(
+        url(draft, "return"), {"comment": "根拠を追記"}, format="json", **if_match(draft)
+    )
+    assert response.status_code == 200
+    returned = latest(Evaluation, id=draft.pk)
+    assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
+    assert secretariat.post(url(draft, "approve"), **if_match(draft)).status_code == 200
+    approved = latest(Evaluation, id=draft.pk)
+    response = secretariat.post(
+        url(draft, "reopen"), {"reason": "数値訂正"}, format="json", **if_match(draft)
+    )
+    assert response.status_code == 200
+    reopened = latest(Evaluation, id=draft.pk)
+    assert [r.status for r in (submitted, returned, approved, reopened)] == [
+        EvaluationStatus.SUBMITTED,
+        EvaluationStatus.RETURNED,
+        EvaluationStatus.APPROVED,
+        EvaluationStatus.RETURNED,
+    ]
+    require_reason(submitted, "submit")
+    require_reason(returned, "return: 根拠を追記")
+    require_reason(approved, "approve")
+    require_reason(reopened, "reopen: 数値訂正")
+
+
+def test_kpi_actual_create_update_delete(draft, editor):
+    kpi = KPI.objects.get(initiative=initiative(89))
+    response = editor.post(
+        reverse("kpi-actual-list"),
+        {"evaluation": draft.pk, "kpi": kpi.pk, "value": "10"},
+        format="json",
+        HTTP_X_REQUEST_ID=REQUEST_ID,
+    )
+    assert response.status_code == 201
+    actual = KPIActual.objects.get(pk=response.json()["id"])
+    detail = reverse("kpi-actual-detail", args=[actual.pk])
+    assert (
+        editor.patch(detail, {"value": "20"}, format="json", **if_match(actual)).status_code == 200
+    )
+    assert editor.delete(detail, **if_match(actual)).status_code == 204
+    records = list(KPIActual.history.filter(id=actual.pk).order_by("history_date", "history_id"))
+    assert [r.history_type for r in records] == ["+", "~", "-"]
+    assert [r.value for r in records] == [10, 20, 20]
+    assert records[0].request_id == REQUEST_ID
+    assert {r.history_user.username for r in records} == {"kikaku-editor"}
+
+
+def test_kpi_target_history_through_the_structure_api(plan, secretariat, secretariat_user):
+    kpi = KPI.objects.get(initiative=initiative(89))
+    response = secretariat.post(
+        reverse("kpi-target-list"),
+        {"kpi": kpi.pk, "fiscal_year": 2025, "value": "2000"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    target = KPITarget.objects.get(pk=response.json()["id"])
+    detail = reverse("kpi-target-detail", args=[target.pk])
+    assert secretariat.patch(detail, {"value": "2100"}, format="json").status_code == 200
+    assert secretariat.delete(detail).status_code == 204
+    records = list(KPITarget.history.filter(id=target.pk).order_by("history_date", "history_id"))
+    assert [r.history_type for r in records] == ["+", "~", "-"]
+    assert [int(r.value) for r in records] == [2000, 2100, 2100]
+    assert {r.history_user for r in records} == {secretariat_user}
+
+
+def test_initiative_history_through_the_structure_api(plan, secretariat, secretariat_user):
+    no_89 = initiative(89)
+    kikaku = Department.objects.get(plan=plan, code="kikaku-shinko")
+    response = secretariat.post(
+        reverse("initiative-list"),
+        {
+            "plan": plan.pk,
+            "policy_area": no_89.policy_area_id,
+            "number": 999,
+            "title": "新取組",
+            "is_major": False,
+            "departments": [{"department": kikaku.pk, "is_lead": True}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    pk = response.json()["id"]
+    detail = reverse("initiative-detail", args=[pk])
+    assert secretariat.patch(detail, {"title": "改称"}, format="json").status_code == 200
+    response = secretariat.get(reverse("initiative-history", args=[pk]))
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [e["change_type"] for e in results] == ["changed", "created"]
+    assert {"field": "title", "old": "新取組", "new": "改称"} in results[0]["changes"]
+    assert results[0]["user"] == "jimukyoku"
+    assert secretariat.delete(detail).status_code == 204
+    records = Initiative.history.filter(id=pk).order_by("history_date", "history_id")
+    assert [r.history_type for r in records] == ["+", "~", "-"]
+    assert records.last().history_user == secretariat_user
+
+
+def test_department_and_memberships_via_orm(plan, django_user_model):
+    department = Department.objects.create(plan=plan, code="hist", name="履歴部", order=97)
+    department.name = "履歴局"
+    department.save()
+    user = django_user_model.objects.create_user(username="someone", password="unused")
+    membership = DepartmentMembership.objects.create(
+        user=user, department=department, role=DepartmentRole.VIEWER
+    )
+    membership.role = DepartmentRole.EDITOR
+    membership.save()
+    membership_pk = membership.pk
+    membership.delete()
+    secretariat = SecretariatMembership.objects.create(user=user, plan=plan)
+    secretariat_pk = secretariat.pk
+    secretariat.delete()
+    department_pk = department.pk
+    department.delete()
+
+    def types(model, pk):
+        records = model.history.filter(id=pk).order_by("history_date", "history_id")
+        return [r.history_type for r in records]
+
+    assert types(Department, department_pk) == ["+", "~", "-"]
+    assert types(DepartmentMembership, membership_pk) == ["+", "~", "-"]
+    assert types(SecretariatMembership, secretariat_pk) == ["+", "-"]
+    record = latest(Department, id=department_pk)
+    # Outside a request: no user, no key, the placeholder request id.
+    assert (record.history_user, record.api_key, record.request_id) == (None, "", "-")
+    assert [
+        r.role
+        for r in DepartmentMembership.history.filter(id=membership_pk).order_by(
+            "history_date", "history_id"
+        )
+    ] == [DepartmentRole.VIEWER, DepartmentRole.EDITOR, DepartmentRole.EDITOR]
+
+
+# The endpoint
+
+
+def test_history_endpoint_visibility(draft, editor, api, plan, django_user_model):
+    history_url = reverse("evaluation-history", args=[draft.pk])
+    assert api.get(history_url).status_code == 404
+    other = client_for(member(django_user_model, "kensetsu", "kensetsu", DepartmentRole.EDITOR))
+    assert other.get(history_url).status_code == 404
+    assert editor.get(history_url).status_code == 200
+    # A published round's evaluation: anyone.
+    r6 = Evaluation.objects.get(
+        round__plan__code=PLAN_CODE, round__fiscal_year=2024, initiative__number=89
+    )
+    assert api.get(reverse("evaluation-history", args=[r6.pk])).status_code == 200
+    assert api.get(reverse("initiative-history", args=[initiative(89).pk])).status_code == 200
+
+
+def test_history_endpoint_shape(draft, editor):
+    for rating in ("B", "C"):
+        response = editor.patch(
+            url(draft),
+            {"rating": rating},
+            format="json",
+            HTTP_X_REQUEST_ID=REQUEST_ID,
+            **if_match(draft),
+        )
+        assert response.status_code == 200
+    response = editor.get(reverse("evaluation-history", args=[draft.pk]))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    newest, middle, created = body["results"]
+    assert set(newest) == {
+        "history_id",
+        "changed_at",
+        "change_type",
+        "user",
+        "api_key",
+        "request_id",
+        "reason",
+        "changes",
+    }
+    assert [e["change_type"] for e in body["results"]] == ["changed", "changed", "created"]
+    assert newest["history_id"] > middle["history_id"] > created["history_id"]
+    assert newest["changed_at"] >= middle["changed_at"] >= created["changed_at"]
+    assert {"field": "rating", "old": "B", "new": "C"} in newest["changes"]
+    assert {"field": "rating", "old": None, "new": "B"} in middle["changes"]
+    assert {"field": "version", "old": 2, "new": 3} in newest["changes"]
+    assert not any(c["field"] in ("updated_at", "created_at") for c in newest["changes"])
+    assert (newest["user"], newest["request_id"], newest["api_key"]) == (
+        "kikaku-editor",
+        REQUEST_ID,
+        "",
+    )
+    assert created["changes"] == []
+    assert created["reason"] == "round opened"
+    assert created["user"] == "jimukyoku"
