@@ -12,10 +12,11 @@ from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from evaluations.models import Evaluation
-from initiatives.models import Initiative, Plan
+from evaluations.models import Evaluation, KPIActual, Round
+from initiatives.models import KPI, ApiKey, DepartmentRole, Initiative, Plan, SecretariatMembership
+from tests.helpers import PLAN_CODE, client_for, key_client, member, open_r7
 
-PLAN_CODE = "akita-dx"
+__all__ = ["PLAN_CODE", "error_attrs", "evaluation", "initiative", "load_shipped_plan", "numbers"]
 
 
 def load_shipped_plan() -> None:
@@ -68,6 +69,98 @@ def staff_api(staff_user) -> APIClient:
     client = APIClient()
     client.force_login(staff_user)
     return client
+
+
+# Role users of the shipped plan and their API clients.
+
+
+@pytest.fixture
+def secretariat_user(plan, django_user_model):
+    """A member of the plan's secretariat (事務局)."""
+    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
+    SecretariatMembership.objects.create(user=user, plan=plan)
+    return user
+
+
+@pytest.fixture
+def secretariat(secretariat_user) -> APIClient:
+    return client_for(secretariat_user)
+
+
+@pytest.fixture
+def editor_user(plan, django_user_model):
+    """An editor of 企画振興部 (kikaku-shinko), the lead department of No. 89."""
+    return member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
+
+
+@pytest.fixture
+def editor(editor_user) -> APIClient:
+    return client_for(editor_user)
+
+
+@pytest.fixture
+def viewer_user(plan, django_user_model):
+    """A viewer of 企画振興部."""
+    return member(django_user_model, "kikaku-viewer", "kikaku-shinko", DepartmentRole.VIEWER)
+
+
+@pytest.fixture
+def viewer(viewer_user) -> APIClient:
+    return client_for(viewer_user)
+
+
+@pytest.fixture
+def other_editor_user(plan, django_user_model):
+    """An editor of another department (建設部, kensetsu)."""
+    return member(django_user_model, "kensetsu-editor", "kensetsu", DepartmentRole.EDITOR)
+
+
+@pytest.fixture
+def other_editor(other_editor_user) -> APIClient:
+    return client_for(other_editor_user)
+
+
+@pytest.fixture
+def api_keys(plan) -> dict[str, str]:
+    """Raw API keys of the plan: read-only, read-write, and read-write bound to 企画振興部."""
+    kikaku = plan.departments.get(code="kikaku-shinko")
+    _, read_key = ApiKey.objects.create_key(name="read", plan=plan, can_write=False)
+    _, rw_key = ApiKey.objects.create_key(name="rw", plan=plan, can_write=True)
+    _, bound_key = ApiKey.objects.create_key(
+        name="bound", plan=plan, department=kikaku, can_write=True
+    )
+    return {"read_key": read_key, "rw_key": rw_key, "bound_key": bound_key}
+
+
+@pytest.fixture
+def key_clients(api_keys) -> dict[str, APIClient]:
+    return {name: key_client(key) for name, key in api_keys.items()}
+
+
+# The R7 (FY2025) round, opened through the API, and what tests edit in it.
+
+
+@pytest.fixture
+def r7(plan, secretariat) -> Round:
+    """R7 opened by the secretariat (the plan extended to R7): a draft for every initiative."""
+    return open_r7(secretariat, plan)
+
+
+@pytest.fixture
+def draft(r7) -> Evaluation:
+    """The R7 draft of No. 89 (企画振興部)."""
+    return Evaluation.objects.get(round=r7, initiative__number=89)
+
+
+@pytest.fixture
+def kpi89(plan) -> KPI:
+    return KPI.objects.get(initiative=initiative(89))
+
+
+@pytest.fixture
+def actual(draft, kpi89) -> KPIActual:
+    """A KPI actual of the R7 draft of No. 89."""
+    return KPIActual.objects.create(evaluation=draft, kpi=kpi89, value=10)
 
 
 def initiative(number: int) -> Initiative:

@@ -19,27 +19,15 @@ from initiatives.models import (
     DepartmentMembership,
     Initiative,
     InitiativeDepartment,
-    KPITarget,
     Pillar,
     Plan,
-    PolicyArea,
     SecretariatMembership,
 )
+from tests.helpers import ACCESS_MODELS, PLAN_MODELS
 
 ADMIN_MODELS: list[type[Model]] = [
-    Plan,
-    Department,
-    Pillar,
-    PolicyArea,
-    Initiative,
-    KPI,
-    KPITarget,
-    Round,
-    Evaluation,
-    KPIActual,
-    DepartmentMembership,
-    SecretariatMembership,
-    ApiKey,
+    *(model for model in PLAN_MODELS if model is not InitiativeDepartment),
+    *ACCESS_MODELS,
 ]
 LAST_INITIATIVE_TITLE = "学術研究機関等との連携によるヒューマンインタフェースの研究開発の推進"
 

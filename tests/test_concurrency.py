@@ -13,66 +13,9 @@ from django.db.models import F
 from django.urls import reverse
 
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
-from initiatives.models import KPI, DepartmentRole, SecretariatMembership
+from initiatives.models import KPI, SecretariatMembership
 from tests.conftest import initiative
-from tests.test_workflow import (
-    client_for,
-    if_match,
-    member,
-    url,
-)
-
-R7 = 2025
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-
-
-@pytest.fixture
-def secretariat_user(plan, django_user_model):
-    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
-    SecretariatMembership.objects.create(user=user, plan=plan)
-    return user
-
-
-@pytest.fixture
-def secretariat(secretariat_user):
-    return client_for(secretariat_user)
-
-
-@pytest.fixture
-def editor_user(plan, django_user_model):
-    return member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
-
-
-@pytest.fixture
-def editor(editor_user):
-    return client_for(editor_user)
-
-
-@pytest.fixture
-def r7(plan, secretariat) -> Round:
-    plan.end_year = R7
-    plan.save(update_fields=["end_year"])
-    response = secretariat.post(
-        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Round.objects.get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def draft(r7) -> Evaluation:
-    return Evaluation.objects.get(round=r7, initiative__number=89)
-
-
-@pytest.fixture
-def actual(draft) -> KPIActual:
-    return KPIActual.objects.create(
-        evaluation=draft, kpi=KPI.objects.get(initiative=initiative(89)), value=10
-    )
+from tests.helpers import client_for, if_match, url
 
 
 def etag(record) -> str:

@@ -3,12 +3,11 @@ to the configured origins, request bodies are bounded."""
 
 import os
 import secrets
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
+
+from tests.helpers import run_manage
 
 
 def test_check_deploy_is_clean_with_debug_off() -> None:
@@ -22,15 +21,7 @@ def test_check_deploy_is_clean_with_debug_off() -> None:
         ALLOWED_HOSTS="dx.example.jp",
         DJANGO_SETTINGS_MODULE="dxapi.settings",
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -38,15 +29,7 @@ def test_check_deploy_is_clean_with_debug_off() -> None:
 def test_settings_refuse_to_start_without_a_secret_when_debug_is_off() -> None:
     env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "SECRET_KEY")}
     env["DJANGO_SETTINGS_MODULE"] = "dxapi.settings"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_manage("check", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 

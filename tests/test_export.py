@@ -7,29 +7,18 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.http import StreamingHttpResponse
 
 from evaluations import services
 from evaluations.exchange.exporter import TABLES, plan_document
-from evaluations.models import Evaluation, KPIActual, Round
 from evaluations.plan_loader import SHIPPED_DOCUMENT, plan_document_load, read_document
 from initiatives.access import Actor
 from initiatives.models import (
-    KPI,
-    ApiKey,
-    Department,
-    DepartmentMembership,
-    Initiative,
-    InitiativeDepartment,
-    KPITarget,
-    Pillar,
     Plan,
-    PolicyArea,
-    SecretariatMembership,
 )
 from tests.conftest import PLAN_CODE
+from tests.helpers import ACCESS_MODELS, PLAN_MODELS
 
 pytestmark = pytest.mark.urls("tests.exchange_urls")
 
@@ -39,11 +28,6 @@ DOCUMENT_URL = f"/api/v1/exports/plans/{PLAN_CODE}/document/"
 
 def table_url(table: str) -> str:
     return f"/api/v1/exports/plans/{PLAN_CODE}/tables/{table}/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
 
 
 def streamed_json(response) -> dict:
@@ -60,22 +44,7 @@ def streamed_csv(response) -> list[list[str]]:
 
 def wipe_everything() -> None:
     """An empty database (inside the test's transaction)."""
-    for model in (
-        KPIActual,
-        Evaluation,
-        Round,
-        KPITarget,
-        KPI,
-        InitiativeDepartment,
-        Initiative,
-        PolicyArea,
-        Pillar,
-        DepartmentMembership,
-        SecretariatMembership,
-        ApiKey,
-        Department,
-        Plan,
-    ):
+    for model in (*ACCESS_MODELS, *reversed(PLAN_MODELS)):
         model.objects.all().delete()
 
 

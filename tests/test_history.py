@@ -1,8 +1,6 @@
 """Change history (``dxapi/history.py``, ``dxapi/history_api.py``): who changed what, when, in
 which request and why, for the tracked models, and the ``history`` endpoints."""
 
-import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
@@ -17,49 +15,9 @@ from initiatives.models import (
     SecretariatMembership,
 )
 from tests.conftest import PLAN_CODE, initiative
-from tests.test_workflow import client_for, if_match, member, url
+from tests.helpers import if_match, key_client, url
 
 REQUEST_ID = "history-test-0001"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-
-
-@pytest.fixture
-def secretariat_user(plan, django_user_model):
-    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
-    SecretariatMembership.objects.create(user=user, plan=plan)
-    return user
-
-
-@pytest.fixture
-def secretariat(secretariat_user):
-    return client_for(secretariat_user)
-
-
-@pytest.fixture
-def editor(plan, django_user_model):
-    return client_for(
-        member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
-    )
-
-
-@pytest.fixture
-def r7(plan, secretariat) -> Round:
-    plan.end_year = 2025
-    plan.save(update_fields=["end_year"])
-    response = secretariat.post(
-        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Round.objects.get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def draft(r7) -> Evaluation:
-    return Evaluation.objects.get(round=r7, initiative__number=89)
 
 
 def latest(model, **lookup):
@@ -115,9 +73,7 @@ def test_malformed_request_id_is_replaced(draft, editor):
 
 def test_api_key_prefix_is_recorded(plan, draft):
     key_obj, key = ApiKey.objects.create_key(name="rw", plan=plan, can_write=True)
-    client = client_for(None)
-    client.force_authenticate(None)
-    client.credentials(HTTP_AUTHORIZATION="Api-Key " + key)
+    client = key_client(key)
     response = client.patch(
         url(draft), {"progress_text": "by key"}, format="json", **if_match(draft)
     )
@@ -267,11 +223,10 @@ def test_department_and_memberships_via_orm(plan, django_user_model):
 # The endpoint
 
 
-def test_history_endpoint_visibility(draft, editor, api, plan, django_user_model):
+def test_history_endpoint_visibility(draft, editor, other_editor, api, plan):
     history_url = reverse("evaluation-history", args=[draft.pk])
     assert api.get(history_url).status_code == 404
-    other = client_for(member(django_user_model, "kensetsu", "kensetsu", DepartmentRole.EDITOR))
-    assert other.get(history_url).status_code == 404
+    assert other_editor.get(history_url).status_code == 404
     assert editor.get(history_url).status_code == 200
     # A published round's evaluation: anyone.
     r6 = Evaluation.objects.get(

@@ -6,80 +6,20 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
-from evaluations import services
 from evaluations.exchange.columns import COLUMNS
-from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
-from initiatives.access import Actor
-from initiatives.models import (
-    Department,
-    DepartmentMembership,
-    DepartmentRole,
-    SecretariatMembership,
-)
+from evaluations.models import Evaluation, EvaluationStatus, KPIActual
 from tests.conftest import PLAN_CODE
+from tests.helpers import R7
 
 pytestmark = pytest.mark.urls("tests.exchange_urls")
 
-R7 = 2025
 TEMPLATE_URL = "/api/v1/templates/progress/"
 IMPORT_URL = "/api/v1/imports/progress/"
 HEADER = [column.header for column in COLUMNS]
-SYSTEM = Actor(is_superuser=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def member(django_user_model, username: str, department_code: str, role: str):
-    user = django_user_model.objects.create_user(username=username, password="unused")
-    DepartmentMembership.objects.create(
-        user=user,
-        department=Department.objects.get(plan__code=PLAN_CODE, code=department_code),
-        role=role,
-    )
-    return user
-
-
-@pytest.fixture
-def secretariat_user(plan, django_user_model):
-    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
-    SecretariatMembership.objects.create(user=user, plan=plan)
-    return user
-
-
-@pytest.fixture
-def secretariat(secretariat_user) -> APIClient:
-    return client_for(secretariat_user)
-
-
-@pytest.fixture
-def editor_user(plan, django_user_model):
-    return member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
-
-
-@pytest.fixture
-def editor(editor_user) -> APIClient:
-    return client_for(editor_user)
-
-
-@pytest.fixture
-def r7(plan) -> Round:
-    plan.end_year = R7
-    plan.save(update_fields=["end_year"])
-    return services.round_open(actor=SYSTEM, plan=plan, fiscal_year=R7)
 
 
 def evaluation(number: int) -> Evaluation:
@@ -336,13 +276,11 @@ def test_a_legacy_xls_file_is_refused(r7, secretariat) -> None:
     assert response.json()["errors"][0]["attr"] == "file"
 
 
-def test_who_may_import(r7, api, django_user_model) -> None:
+def test_who_may_import(r7, api, viewer, other_editor) -> None:
     handle = csv_file([row(initiative_number=89, rating="C")])
     assert upload(api, handle).status_code in (401, 403)
-    viewer = member(django_user_model, "viewer", "kikaku-shinko", DepartmentRole.VIEWER)
-    assert upload(client_for(viewer), csv_file([row(initiative_number=89)])).status_code == 403
-    other = member(django_user_model, "kensetsu", "kensetsu", DepartmentRole.EDITOR)
-    response = upload(client_for(other), csv_file([row(initiative_number=89, rating="C")]))
+    assert upload(viewer, csv_file([row(initiative_number=89)])).status_code == 403
+    response = upload(other_editor, csv_file([row(initiative_number=89, rating="C")]))
     assert response.status_code == 400
     assert errors(response) == [("permission_denied", 2, "取組番号")]
     assert evaluation(89).rating is None

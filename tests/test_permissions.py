@@ -15,30 +15,24 @@ something still referenced is 409 with nothing deleted.
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dxapi.urls import router
-from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
+from evaluations.models import Evaluation, EvaluationStatus, Round
 from initiatives.models import (
     KPI,
     ApiKey,
     Department,
-    DepartmentMembership,
-    DepartmentRole,
-    Initiative,
-    InitiativeDepartment,
     KPITarget,
     Pillar,
     Plan,
     PolicyArea,
-    SecretariatMembership,
 )
 from tests.conftest import PLAN_CODE, error_attrs, initiative
-from tests.test_workflow import if_match
+from tests.helpers import PLAN_MODELS, if_match, key_client, open_r7
 
 ROLES = (
     "anonymous",
@@ -191,100 +185,29 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
 
 # Every table a matrix request may write to: a refused write must leave them all as they
 # were, an accepted one must change at least one of them.
-WRITABLE = (
-    Plan,
-    Department,
-    Pillar,
-    PolicyArea,
-    Initiative,
-    InitiativeDepartment,
-    KPI,
-    KPITarget,
-    Round,
-    Evaluation,
-    KPIActual,
-)
+WRITABLE = PLAN_MODELS
 
 
 def snapshot() -> dict[str, list[dict]]:
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in WRITABLE}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-
-
-def member(django_user_model, username: str, department_code: str, role: str):
-    user = django_user_model.objects.create_user(username=username, password="unused")
-    DepartmentMembership.objects.create(
-        user=user,
-        department=Department.objects.get(plan__code=PLAN_CODE, code=department_code),
-        role=role,
-    )
-    return user
-
-
-def key_client(key: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Api-Key " + key)
-    return client
-
-
-def user_client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 @pytest.fixture
-def clients(plan, django_user_model) -> dict[str, APIClient]:
-    secretariat = django_user_model.objects.create_user(username="jimukyoku", password="unused")
-    SecretariatMembership.objects.create(user=secretariat, plan=plan)
-    kikaku = Department.objects.get(plan=plan, code="kikaku-shinko")
-    _, read_key = ApiKey.objects.create_key(name="read", plan=plan, can_write=False)
-    _, rw_key = ApiKey.objects.create_key(name="rw", plan=plan, can_write=True)
-    _, bound_key = ApiKey.objects.create_key(
-        name="bound", plan=plan, department=kikaku, can_write=True
-    )
-    editor = DepartmentRole.EDITOR
+def clients(plan, viewer, editor, other_editor, secretariat, key_clients) -> dict[str, APIClient]:
     return {
         "anonymous": APIClient(),
-        "viewer": user_client(
-            member(django_user_model, "viewer", "kikaku-shinko", DepartmentRole.VIEWER)
-        ),
-        "editor": user_client(member(django_user_model, "editor", "kikaku-shinko", editor)),
-        "other_editor": user_client(member(django_user_model, "kensetsu", "kensetsu", editor)),
-        "secretariat": user_client(secretariat),
-        "read_key": key_client(read_key),
-        "rw_key": key_client(rw_key),
-        "bound_key": key_client(bound_key),
+        "viewer": viewer,
+        "editor": editor,
+        "other_editor": other_editor,
+        "secretariat": secretariat,
+        **key_clients,
     }
 
 
 @pytest.fixture
 def r7(plan, clients) -> Round:
     """R7 opened through the API by the secretariat (the plan is extended to R8)."""
-    plan.end_year = 2026
-    plan.save(update_fields=["end_year"])
-    secretariat = SecretariatMembership.objects.get(plan=plan).user
-    response = user_client(secretariat).post(
-        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Round.objects.get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def draft(r7) -> Evaluation:
-    return Evaluation.objects.get(round=r7, initiative__number=89)
-
-
-@pytest.fixture
-def actual(draft) -> KPIActual:
-    return KPIActual.objects.create(
-        evaluation=draft, kpi=KPI.objects.get(initiative=initiative(89)), value=10
-    )
+    return open_r7(clients["secretariat"], plan, end_year=2026)
 
 
 @pytest.fixture

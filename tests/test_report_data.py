@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from evaluations.models import Evaluation, KPIActual, Rating, Round, RoundStatus
+from evaluations.models import Evaluation, KPIActual, Rating, RoundStatus
 from evaluations.plan_loader import (
     SHIPPED_DOCUMENT,
     PlanDocumentError,
@@ -19,13 +19,12 @@ from evaluations.plan_loader import (
 from initiatives.models import (
     KPI,
     Department,
-    Initiative,
     InitiativeDepartment,
-    KPITarget,
-    Pillar,
+    Plan,
     PolicyArea,
 )
 from tests.conftest import evaluation, initiative
+from tests.helpers import PLAN_MODELS
 
 R5, R6 = 2023, 2024
 NOT_EVALUATED_IN_R5 = [43, 44, 48, 49, 63, 74, 75]
@@ -53,18 +52,7 @@ def ratings_in(fiscal_year: int, **filters) -> Counter:
 
 
 def model_counts() -> dict[str, int]:
-    models = [
-        Department,
-        Pillar,
-        PolicyArea,
-        Initiative,
-        InitiativeDepartment,
-        KPI,
-        KPITarget,
-        Round,
-        Evaluation,
-        KPIActual,
-    ]
+    models = [model for model in PLAN_MODELS if model is not Plan]
     return {model.__name__: model.objects.count() for model in models}
 
 

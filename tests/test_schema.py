@@ -7,13 +7,13 @@ in-process generation would give a different file on each database.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from django.conf import settings
+
+from tests.helpers import run_manage
 
 REGENERATE = (
     "DJANGO_SETTINGS_MODULE=dxapi.test_settings "
@@ -28,22 +28,8 @@ def generated(tmp_path_factory) -> bytes:
     target = tmp_path_factory.mktemp("schema") / "schema.yaml"
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     env["DJANGO_SETTINGS_MODULE"] = "dxapi.test_settings"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "spectacular",
-            "--file",
-            str(target),
-            "--validate",
-            "--fail-on-warn",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_manage(
+        "spectacular", "--file", str(target), "--validate", "--fail-on-warn", env=env
     )
     assert result.returncode == 0, (
         f"Schema generation failed or warned:\n{result.stdout}\n{result.stderr}"

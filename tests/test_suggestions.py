@@ -5,55 +5,12 @@ filters by ``differs_from_suggestion`` (``selectors.differing_from_suggestion``)
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
-from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
-from initiatives.models import KPI, DepartmentRole, KPIDirection, KPITarget, SecretariatMembership
-from tests.conftest import error_attrs, evaluation, initiative
-from tests.test_workflow import client_for, if_match, member, url
-
-R7 = 2025
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-
-
-@pytest.fixture
-def secretariat(plan, django_user_model):
-    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
-    SecretariatMembership.objects.create(user=user, plan=plan)
-    return client_for(user)
-
-
-@pytest.fixture
-def editor(plan, django_user_model):
-    return client_for(
-        member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
-    )
-
-
-@pytest.fixture
-def r7(plan, secretariat) -> Round:
-    plan.end_year = R7
-    plan.save(update_fields=["end_year"])
-    response = secretariat.post(
-        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Round.objects.get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def draft(r7) -> Evaluation:
-    return Evaluation.objects.get(round=r7, initiative__number=89)
-
-
-@pytest.fixture
-def kpi89(plan) -> KPI:
-    return KPI.objects.get(initiative=initiative(89))
+from evaluations.models import Evaluation, EvaluationStatus, KPIActual
+from initiatives.models import KPI, KPIDirection, KPITarget
+from tests.conftest import error_attrs, evaluation
+from tests.helpers import R7, if_match, url
 
 
 def with_actual(draft_, kpi, *, target: str, value: str) -> None:

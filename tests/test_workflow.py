@@ -4,97 +4,15 @@ reopening, closing and publishing a round, and entering KPI actuals."""
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round, RoundStatus
 from initiatives.models import (
     KPI,
-    Department,
-    DepartmentMembership,
-    DepartmentRole,
-    SecretariatMembership,
 )
 from tests.conftest import PLAN_CODE, error_attrs, initiative
-
-R7 = 2025
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def member(django_user_model, username: str, department_code: str, role: str):
-    user = django_user_model.objects.create_user(username=username, password="unused")
-    DepartmentMembership.objects.create(
-        user=user,
-        department=Department.objects.get(plan__code=PLAN_CODE, code=department_code),
-        role=role,
-    )
-    return user
-
-
-@pytest.fixture
-def secretariat(plan, django_user_model):
-    user = django_user_model.objects.create_user(username="jimukyoku", password="unused")
-    SecretariatMembership.objects.create(user=user, plan=plan)
-    return client_for(user)
-
-
-@pytest.fixture
-def editor_user(plan, django_user_model):
-    return member(django_user_model, "kikaku-editor", "kikaku-shinko", DepartmentRole.EDITOR)
-
-
-@pytest.fixture
-def editor(editor_user):
-    return client_for(editor_user)
-
-
-@pytest.fixture
-def r7(plan, secretariat) -> Round:
-    plan.end_year = R7
-    plan.save(update_fields=["end_year"])
-    response = secretariat.post(
-        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    assert response.json()["status"] == RoundStatus.OPEN
-    return Round.objects.get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def draft(r7) -> Evaluation:
-    return Evaluation.objects.get(round=r7, initiative__number=89)
-
-
-def url(evaluation: Evaluation, action: str | None = None) -> str:
-    if action is None:
-        return reverse("evaluation-detail", args=[evaluation.pk])
-    name = {"return": "return-for-changes"}.get(action, action)
-    return reverse(f"evaluation-{name}", args=[evaluation.pk])
-
-
-def if_match(record) -> dict[str, str]:
-    """The ``If-Match`` header naming the version of ``record`` now in the database, as the
-    ETag of its detail response would."""
-    model = type(record)
-    kind = {Evaluation: "evaluation", KPIActual: "kpi-actual"}[model]
-    version = model.objects.values_list("version", flat=True).get(pk=record.pk)
-    return {"HTTP_IF_MATCH": f'"{kind}-{record.pk}-v{version}"'}
-
-
-def detail(response) -> str:
-    return " ".join(error["detail"] for error in response.json()["errors"])
+from tests.helpers import detail, if_match, url
 
 
 def test_opening_a_round_gives_every_initiative_a_draft(r7, plan):
@@ -388,11 +306,6 @@ def test_opening_an_existing_round_is_a_conflict(r7, plan, secretariat, fiscal_y
 
 
 # KPI actuals
-
-
-@pytest.fixture
-def kpi89(plan) -> KPI:
-    return KPI.objects.get(initiative=initiative(89))
 
 
 def actual_body(evaluation_: Evaluation, kpi_: KPI, **changes) -> dict:

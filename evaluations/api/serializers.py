@@ -10,7 +10,7 @@ from initiatives.api.serializers import (
     KPISerializer,
     KPISummarySerializer,
 )
-from initiatives.fiscal_years import as_of_label
+from initiatives.fiscal_years import as_of_label, year_fields
 from initiatives.models import Initiative
 
 
@@ -180,11 +180,22 @@ class YearRatingSerializer(FiscalYearFieldsMixin, serializers.ModelSerializer):
 class InitiativeProgressSerializer(InitiativeSerializer):
     """An initiative with the ratings of the years the caller may see."""
 
-    ratings = YearRatingSerializer(source="visible_evaluations", many=True, read_only=True)
+    ratings = serializers.SerializerMethodField()
 
     class Meta(InitiativeSerializer.Meta):
         model = Initiative
         fields = [*InitiativeSerializer.Meta.fields, "ratings"]
+
+    @extend_schema_field(YearRatingSerializer(many=True))
+    def get_ratings(self, initiative: Initiative) -> list[dict]:
+        return [
+            {
+                "evaluation_id": evaluation.id,
+                **year_fields(evaluation.year),
+                "rating": evaluation.rating,
+            }
+            for evaluation in initiative.visible_evaluations
+        ]
 
 
 class KPIProgressSerializer(KPISerializer):

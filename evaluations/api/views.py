@@ -1,6 +1,6 @@
 """Read API for rounds, evaluations, KPI actuals, and initiatives and KPIs with their progress."""
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -406,8 +406,8 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
     def get_queryset(self):
         visible = (
             evaluations_visible_to(actor_for(self.request))
-            .select_related("round")
-            .only("id", "initiative_id", "rating", "round__id", "round__fiscal_year")
+            .annotate(year=F("round__fiscal_year"))
+            .only("id", "initiative_id", "rating")
         )
         plan = self.request.query_params.get("plan", "")
         if plan:
@@ -422,7 +422,7 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
             .prefetch_related(
                 Prefetch(
                     "evaluations",
-                    queryset=visible.order_by("round__fiscal_year"),
+                    queryset=visible.order_by("year"),
                     to_attr="visible_evaluations",
                 )
             )

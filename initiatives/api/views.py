@@ -152,11 +152,13 @@ def initiative_queryset():
     return (
         Initiative.objects.select_related("policy_area__pillar")
         .prefetch_related(
+            # Into lists (to_attr): cheaper than a related manager per row.
             Prefetch(
                 "responsibilities",
                 queryset=InitiativeDepartment.objects.select_related("department"),
+                to_attr="responsibility_list",
             ),
-            Prefetch("kpis", queryset=KPI.objects.order_by("order")),
+            Prefetch("kpis", queryset=KPI.objects.order_by("order"), to_attr="kpi_list"),
         )
         .order_by("plan_id", "number")
     )

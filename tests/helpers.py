@@ -1,0 +1,117 @@
+"""Plain helpers shared by the test modules: clients for users and API keys, department
+members, the R7 round, evaluation URLs, ``If-Match`` headers and the model lists."""
+
+import subprocess
+import sys
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from evaluations.models import Evaluation, KPIActual, Round, RoundStatus
+from initiatives.models import (
+    KPI,
+    ApiKey,
+    Department,
+    DepartmentMembership,
+    Initiative,
+    InitiativeDepartment,
+    KPITarget,
+    Pillar,
+    Plan,
+    PolicyArea,
+    SecretariatMembership,
+)
+
+PLAN_CODE = "akita-dx"
+R7 = 2025
+
+# The plan's structure and its rounds, parents before children.
+PLAN_MODELS = (
+    Plan,
+    Department,
+    Pillar,
+    PolicyArea,
+    Initiative,
+    InitiativeDepartment,
+    KPI,
+    KPITarget,
+    Round,
+    Evaluation,
+    KPIActual,
+)
+# Who may read and write a plan.
+ACCESS_MODELS = (DepartmentMembership, SecretariatMembership, ApiKey)
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python manage.py *args`` in a subprocess with the environment ``env``."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def client_for(user) -> APIClient:
+    """A client authenticated as ``user``."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def key_client(key: str) -> APIClient:
+    """A client sending the API key ``key``."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Api-Key " + key)
+    return client
+
+
+def member(django_user_model, username: str, department_code: str, role: str):
+    """A new user who is a ``role`` of the shipped plan's department ``department_code``."""
+    user = django_user_model.objects.create_user(username=username, password="unused")
+    DepartmentMembership.objects.create(
+        user=user,
+        department=Department.objects.get(plan__code=PLAN_CODE, code=department_code),
+        role=role,
+    )
+    return user
+
+
+def open_r7(client: APIClient, plan: Plan, *, end_year: int = R7) -> Round:
+    """R7 opened through the API by ``client`` (a secretariat), the plan first extended to
+    ``end_year``."""
+    plan.end_year = end_year
+    plan.save(update_fields=["end_year"])
+    response = client.post(
+        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R7"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == RoundStatus.OPEN
+    return Round.objects.get(pk=response.json()["id"])
+
+
+def url(evaluation: Evaluation, action: str | None = None) -> str:
+    """The detail URL of ``evaluation``, or that of one of its workflow actions."""
+    if action is None:
+        return reverse("evaluation-detail", args=[evaluation.pk])
+    name = {"return": "return-for-changes"}.get(action, action)
+    return reverse(f"evaluation-{name}", args=[evaluation.pk])
+
+
+def if_match(record) -> dict[str, str]:
+    """The ``If-Match`` header naming the version of ``record`` now in the database, as the
+    ETag of its detail response would."""
+    model = type(record)
+    kind = {Evaluation: "evaluation", KPIActual: "kpi-actual"}[model]
+    version = model.objects.values_list("version", flat=True).get(pk=record.pk)
+    return {"HTTP_IF_MATCH": f'"{kind}-{record.pk}-v{version}"'}
+
+
+def detail(response) -> str:
+    """The details of an error response's errors, joined."""
+    return " ".join(error["detail"] for error in response.json()["errors"])
