@@ -75,6 +75,23 @@ def evaluations_editable_by(actor: Actor) -> QuerySet[Evaluation]:
     )
 
 
+def ratings_by_initiative(
+    evaluations: QuerySet[Evaluation], initiative_ids: list[int]
+) -> dict[int, list[tuple[int, int, str | None]]]:
+    """``{initiative id: [(evaluation id, fiscal year, rating), …]}`` oldest year first, as
+    plain rows: lists of initiatives show every year's rating, and model instances for each
+    would cost more than the rest of the page."""
+    rows = (
+        evaluations.filter(initiative_id__in=initiative_ids)
+        .order_by("round__fiscal_year")
+        .values_list("initiative_id", "id", "round__fiscal_year", "rating")
+    )
+    ratings: dict[int, list[tuple[int, int, str | None]]] = {}
+    for initiative_id, evaluation_id, fiscal_year, rating in rows:
+        ratings.setdefault(initiative_id, []).append((evaluation_id, fiscal_year, rating))
+    return ratings
+
+
 def kpi_actuals_visible_to(actor: Actor) -> QuerySet[KPIActual]:
     return KPIActual.objects.filter(evaluation__in=evaluations_visible_to(actor))
 

@@ -189,12 +189,8 @@ class InitiativeProgressSerializer(InitiativeSerializer):
     @extend_schema_field(YearRatingSerializer(many=True))
     def get_ratings(self, initiative: Initiative) -> list[dict]:
         return [
-            {
-                "evaluation_id": evaluation.id,
-                **year_fields(evaluation.year),
-                "rating": evaluation.rating,
-            }
-            for evaluation in initiative.visible_evaluations
+            {"evaluation_id": evaluation_id, **year_fields(fiscal_year), "rating": rating}
+            for evaluation_id, fiscal_year, rating in initiative.visible_ratings
         ]
 
 

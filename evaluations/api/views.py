@@ -1,6 +1,6 @@
 """Read API for rounds, evaluations, KPI actuals, and initiatives and KPIs with their progress."""
 
-from django.db.models import F, Prefetch
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -18,6 +18,7 @@ from evaluations.api.aggregate_views import FiscalYearParamField
 from evaluations.selectors import (
     evaluations_visible_to,
     kpi_actuals_visible_to,
+    ratings_by_initiative,
     rounds_visible_to,
     with_target,
 )
@@ -403,12 +404,8 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
     serializer_class = serializers.InitiativeProgressSerializer
     filterset_class = filters.InitiativeProgressFilter
 
-    def get_queryset(self):
-        visible = (
-            evaluations_visible_to(actor_for(self.request))
-            .annotate(year=F("round__fiscal_year"))
-            .only("id", "initiative_id", "rating")
-        )
+    def _visible_evaluations(self):
+        visible = evaluations_visible_to(actor_for(self.request))
         plan = self.request.query_params.get("plan", "")
         if plan:
             # Redundant with the initiatives' own plan, but it lets PostgreSQL use the
@@ -416,17 +413,23 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
             visible = visible.filter(
                 **({"round__plan_id": int(plan)} if plan.isdigit() else {"round__plan__code": plan})
             )
-        return (
-            super()
-            .get_queryset()
-            .prefetch_related(
-                Prefetch(
-                    "evaluations",
-                    queryset=visible.order_by("year"),
-                    to_attr="visible_evaluations",
-                )
-            )
+        return visible
+
+    def with_extras(self, initiatives):
+        """Attach each initiative's visible ratings, read as plain rows in one query."""
+        ratings = ratings_by_initiative(
+            self._visible_evaluations(), [initiative.pk for initiative in initiatives]
         )
+        for initiative in initiatives:
+            initiative.visible_ratings = ratings.get(initiative.pk, [])
+        return initiatives
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else self.with_extras(page)
+
+    def get_object(self):
+        return self.with_extras([super().get_object()])[0]
 
 
 @crud_docs(

@@ -35,8 +35,12 @@ class StructureViewSet(viewsets.ModelViewSet):
             return self.write_serializer_class
         return self.serializer_class
 
+    def with_extras(self, instances: list) -> list:
+        """Hook for subclasses that attach data read outside the queryset."""
+        return instances
+
     def _read_back(self, instance, code=status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=instance.pk)
+        (fresh,) = self.with_extras([self.get_queryset().get(pk=instance.pk)])
         return Response(
             self.serializer_class(fresh, context=self.get_serializer_context()).data, status=code
         )
