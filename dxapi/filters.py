@@ -9,6 +9,11 @@ from drf_spectacular.utils import extend_schema_field
 from initiatives.fiscal_years import parse_fiscal_year
 
 
+def is_id(value: str) -> bool:
+    """An id in a parameter that also takes a code: ASCII digits only (``"³"`` is a code)."""
+    return value.isascii() and value.isdigit()
+
+
 class FiscalYearFormField(forms.CharField):
     def clean(self, value: str | None) -> int | None:
         value = super().clean(value)
@@ -17,7 +22,7 @@ class FiscalYearFormField(forms.CharField):
         try:
             return parse_fiscal_year(value)
         except ValueError as error:
-            raise ValidationError(str(error), code="invalid") from error
+            raise ValidationError("%(reason)s", code="invalid", params={"reason": error}) from error
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -34,7 +39,7 @@ class PlanFormField(forms.CharField):
         value = super().clean(value)
         if value in (None, ""):
             return None
-        return {"id": int(value)} if value.isdigit() else {"code": value}
+        return {"id": int(value)} if is_id(value) else {"code": value}
 
 
 @extend_schema_field(OpenApiTypes.STR)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from dxapi.errors import error_body
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -80,18 +82,11 @@ class RequestSizeLimitMiddleware:
             if request.content_type == "multipart/form-data"
             else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         )
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # A chunked body has no length to check before it is read: ask for one.
+            detail = "Send the body with a Content-Length."
+            return JsonResponse(error_body("length_required", detail), status=411)
         if length > limit:
-            return JsonResponse(
-                {
-                    "type": "client_error",
-                    "errors": [
-                        {
-                            "code": "request_too_large",
-                            "detail": f"The request body is over {limit} bytes.",
-                            "attr": None,
-                        }
-                    ],
-                },
-                status=413,
-            )
+            detail = f"The request body is over {limit} bytes."
+            return JsonResponse(error_body("request_too_large", detail), status=413)
         return self.get_response(request)

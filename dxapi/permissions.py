@@ -3,7 +3,7 @@ from rest_framework import permissions
 from initiatives.access import actor_for
 
 
-class ReadAnyoneWriteAuthenticated(permissions.BasePermission):
+class ReadAnyoneWriteAuthenticated(permissions.IsAuthenticatedOrReadOnly):
     """Anyone may read (querysets are scoped); writes need a user or an API key. Whether the
     caller may change the object is decided by the services, at object level."""
 

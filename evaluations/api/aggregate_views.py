@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dxapi.filters import is_id
 from evaluations import aggregate_cache, aggregates
 from evaluations.selectors import evaluations_visible_to
 from initiatives.access import actor_for
@@ -25,7 +26,9 @@ class FiscalYearParamField(serializers.CharField):
 class PlanParamField(serializers.CharField):
     def to_internal_value(self, data) -> Plan:
         value = super().to_internal_value(data)
-        lookup = {"pk": int(value)} if value.isdigit() else {"code": value}
+        if "\x00" in value:
+            raise serializers.ValidationError("Null characters are not allowed.")
+        lookup = {"pk": int(value)} if is_id(value) else {"code": value}
         return get_object_or_404(Plan, **lookup)
 
 

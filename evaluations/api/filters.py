@@ -1,6 +1,6 @@
 from django_filters import rest_framework as filters
 
-from dxapi.filters import FiscalYearFilter, PlanFilter
+from dxapi.filters import FiscalYearFilter, PlanFilter, is_id
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
 from evaluations.selectors import differing_from_suggestion, evaluations_visible_to
 from initiatives.access import actor_for
@@ -9,7 +9,7 @@ from initiatives.api.filters import InitiativeFilter
 
 def department_lookup(value: str) -> dict[str, str]:
     """A department given by id or code."""
-    field = "id" if value.isdigit() else "code"
+    field = "id" if is_id(value) else "code"
     return {f"initiative__departments__{field}": value}
 
 

@@ -36,11 +36,13 @@ def table_rows(report: dict) -> list[list]:
 
 
 class _ReportRenderer(renderers.BaseRenderer):
-    """Error bodies are rendered as JSON whatever format was asked for."""
+    """Error bodies (and anything but a report, e.g. OPTIONS metadata) are rendered as JSON
+    whatever format was asked for."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         response = (renderer_context or {}).get("response")
-        if response is not None and response.status_code >= 400:
+        is_report = isinstance(data, dict) and "table" in data
+        if not is_report or (response is not None and response.status_code >= 400):
             response["Content-Type"] = "application/json"
             return ORJSONRenderer().render(data)
         return self.render_report(data)

@@ -142,8 +142,12 @@ class EvaluationSerializer(FiscalYearFieldsMixin, serializers.ModelSerializer):
 class EvaluationDetailSerializer(EvaluationSerializer):
     initiative = InitiativeSerializer(read_only=True)
     kpi_actuals = KPIActualSerializer(many=True, read_only=True)
-    submitted_by = serializers.StringRelatedField()
-    approved_by = serializers.StringRelatedField()
+    submitted_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    approved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta(EvaluationSerializer.Meta):
         fields = [

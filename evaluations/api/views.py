@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dxapi.etags import ETAG, IF_MATCH, PRECONDITION_RESPONSES, expected_version, with_etag
+from dxapi.filters import is_id
 from dxapi.history_api import HistoryMixin
 from dxapi.permissions import ReadAnyoneWriteAuthenticated
 from dxapi.schema import crud_docs, read_only_docs
@@ -411,7 +412,7 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
             # Redundant with the initiatives' own plan, but it lets PostgreSQL use the
             # plan's rounds index instead of hashing every round (EXPLAIN in benchmarks/).
             visible = visible.filter(
-                **({"round__plan_id": int(plan)} if plan.isdigit() else {"round__plan__code": plan})
+                **({"round__plan_id": int(plan)} if is_id(plan) else {"round__plan__code": plan})
             )
         return visible
 

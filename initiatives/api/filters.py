@@ -1,6 +1,6 @@
 from django_filters import rest_framework as filters
 
-from dxapi.filters import FiscalYearFilter, PlanFilter
+from dxapi.filters import FiscalYearFilter, PlanFilter, is_id
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
 
 
@@ -42,7 +42,7 @@ class InitiativeFilter(filters.FilterSet):
         fields = ["plan", "pillar", "policy_area", "department", "number", "is_major"]
 
     def filter_department(self, queryset, name, value):
-        lookup = "departments__id" if value.isdigit() else "departments__code"
+        lookup = "departments__id" if is_id(value) else "departments__code"
         return queryset.filter(**{lookup: value}).distinct()
 
 

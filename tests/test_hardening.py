@@ -1,0 +1,78 @@
+"""Inputs found by fuzzing the live server: each is a clear 4xx (or a normal answer), never a
+500, and API errors are JSON in the API's error format."""
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/rounds/",
+        "/api/v1/evaluations/",
+        "/api/v1/initiatives/",
+        "/api/v1/kpi-actuals/",
+        "/api/v1/kpi-targets/",
+    ],
+)
+def test_a_percent_sign_in_a_fiscal_year_is_a_400(api, path: str) -> None:
+    response = api.get(path, {"fiscal_year": "%"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "fiscal_year"
+    assert "%" in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/api/v1/departments/", {"plan": "³"}, 200),
+        ("/api/v1/initiatives/", {"plan": "³"}, 200),
+        ("/api/v1/initiatives/", {"department": "²"}, 200),
+        ("/api/v1/evaluations/", {"department": "³"}, 200),
+        ("/api/v1/aggregates/ratings/", {"plan": "³", "fiscal_year": "R6"}, 404),
+        ("/api/v1/reports/yearly/", {"plan": "³", "fiscal_year": "R6"}, 404),
+    ],
+)
+def test_unicode_digits_are_codes_not_ids(api, path: str, params: dict, status: int) -> None:
+    response = api.get(path, params)
+
+    assert response.status_code == status
+    if status == 200:
+        assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize("path", ["aggregates/ratings", "aggregates/trend", "reports/yearly"])
+def test_a_nul_byte_in_a_plan_is_a_400(api, path: str) -> None:
+    response = api.get(f"/api/v1/{path}/", {"plan": "a\x00b", "fiscal_year": "R6"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "plan"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "html"])
+def test_options_of_the_report_in_any_format_is_json(api, fmt: str) -> None:
+    response = api.options(f"/api/v1/reports/yearly/?format={fmt}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["name"]
+
+
+def test_api_paths_without_a_route_are_a_json_404(api) -> None:
+    for path in ("/api/v1/departments/1.5/", "/api/v1/exports/plans/akita-dx/tables/a,b/"):
+        response = api.delete(path)
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["code"] == "not_found"
+
+
+def test_chunked_bodies_are_asked_for_a_length(staff_api) -> None:
+    response = staff_api.generic(
+        "POST",
+        "/api/v1/rounds/",
+        b'{"plan": 1, "fiscal_year": "R6"}',
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+
+    assert response.status_code == 411
+    assert response.json()["errors"][0]["code"] == "length_required"
