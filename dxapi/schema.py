@@ -53,7 +53,15 @@ def crud_docs(*, plural: str, singular: str, description: str, read, write, who:
 
 class AutoSchema(StandardErrorsAutoSchema):
     """Documents 409 on writes only, and 412/428 on the writes of versioned records (views
-    with an ``etag_kind``) that take If-Match."""
+    with an ``etag_kind``) that take If-Match; declares reads open to anonymous callers where
+    the view's permission says so (``public_reads``)."""
+
+    def get_auth(self):
+        auths = super().get_auth()
+        public = any(getattr(p, "public_reads", False) for p in self.view.get_permissions())
+        if public and self.method in ("GET", "HEAD", "OPTIONS") and {} not in auths:
+            auths.append({})
+        return auths
 
     def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
         is_write = self.method not in ("GET", "HEAD", "OPTIONS")

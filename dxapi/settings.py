@@ -228,7 +228,9 @@ DRF_STANDARDIZED_ERRORS = {
         "404",
         "405",
         "409",
+        "411",
         "412",
+        "413",
         "415",
         "428",
         "429",
@@ -237,6 +239,8 @@ DRF_STANDARDIZED_ERRORS = {
         "409": "dxapi.exceptions.ConflictErrorResponseSerializer",
         "412": "dxapi.exceptions.ConflictErrorResponseSerializer",
         "428": "dxapi.exceptions.ConflictErrorResponseSerializer",
+        "411": "dxapi.exceptions.ConflictErrorResponseSerializer",
+        "413": "dxapi.exceptions.ConflictErrorResponseSerializer",
     },
 }
 
