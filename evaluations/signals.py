@@ -8,29 +8,24 @@ from django.dispatch import receiver
 from evaluations import aggregate_cache
 from evaluations.models import Evaluation, Round
 from initiatives.models import Initiative, InitiativeDepartment, Pillar, PolicyArea
+from initiatives.services import plan_id_of
 
-
-def _plan_id(instance) -> int | None:
-    match instance:
-        case Evaluation():
-            return instance.round.plan_id
-        case Round() | Initiative() | Pillar():
-            return instance.plan_id
-        case InitiativeDepartment():
-            return instance.initiative.plan_id
-        case PolicyArea():
-            return instance.pillar.plan_id
-    return None
+# What the aggregates read: evaluations and rounds, and the structure they are grouped by.
+STRUCTURE = (Initiative, InitiativeDepartment, Pillar, PolicyArea)
 
 
 @receiver(post_save, dispatch_uid="dxapi-aggregates-save")
 @receiver(post_delete, dispatch_uid="dxapi-aggregates-delete")
 def retire_cached_aggregates(sender, instance, **kwargs) -> None:
-    if sender not in (Evaluation, Round, Initiative, InitiativeDepartment, Pillar, PolicyArea):
+    if sender is Evaluation:
+        plan_id = instance.round.plan_id
+    elif sender is Round:
+        plan_id = instance.plan_id
+    elif sender in STRUCTURE:
+        plan_id = plan_id_of(instance)
+    else:
         return
-    plan_id = _plan_id(instance)
-    if plan_id is not None:
-        # Now, for readers inside this transaction, and again after commit, so that a
-        # reader who cached the old data in between is retired too.
-        aggregate_cache.invalidate(plan_id)
-        transaction.on_commit(lambda: aggregate_cache.invalidate(plan_id))
+    # Now, for readers inside this transaction, and again after commit, so that a reader who
+    # cached the old data in between is retired too.
+    aggregate_cache.invalidate(plan_id)
+    transaction.on_commit(lambda: aggregate_cache.invalidate(plan_id))

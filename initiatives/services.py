@@ -33,6 +33,8 @@ def plan_id_of(instance: models.Model) -> int | None:
             return instance.plan_id
         case PolicyArea():
             return instance.pillar.plan_id
+        case InitiativeDepartment():
+            return instance.initiative.plan_id
         case KPI():
             return instance.initiative.plan_id
         case KPITarget():
