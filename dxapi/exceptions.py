@@ -39,14 +39,14 @@ class DomainExceptionHandler(ExceptionHandler):
         return super().convert_known_exceptions(exc)
 
 
-class ConflictErrorSerializer(serializers.Serializer):
+class ClientErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
     attr = serializers.CharField(allow_null=True)
 
 
-class ConflictErrorResponseSerializer(serializers.Serializer):
-    """The body of a 409: the action does not fit the object's current state."""
+class ClientErrorResponseSerializer(serializers.Serializer):
+    """The body of client errors that have no field: 409, 411, 412, 413, 428."""
 
     type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
-    errors = ConflictErrorSerializer(many=True)
+    errors = ClientErrorDetailSerializer(many=True)

@@ -236,11 +236,11 @@ DRF_STANDARDIZED_ERRORS = {
         "429",
     ],
     "ERROR_SCHEMAS": {
-        "409": "dxapi.exceptions.ConflictErrorResponseSerializer",
-        "412": "dxapi.exceptions.ConflictErrorResponseSerializer",
-        "428": "dxapi.exceptions.ConflictErrorResponseSerializer",
-        "411": "dxapi.exceptions.ConflictErrorResponseSerializer",
-        "413": "dxapi.exceptions.ConflictErrorResponseSerializer",
+        "409": "dxapi.exceptions.ClientErrorResponseSerializer",
+        "412": "dxapi.exceptions.ClientErrorResponseSerializer",
+        "428": "dxapi.exceptions.ClientErrorResponseSerializer",
+        "411": "dxapi.exceptions.ClientErrorResponseSerializer",
+        "413": "dxapi.exceptions.ClientErrorResponseSerializer",
     },
 }
 
