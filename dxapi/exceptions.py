@@ -2,6 +2,7 @@
 mapped: a refused workflow transition or a protected delete is 409, a Django validation
 error is 400 naming its fields."""
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
@@ -9,6 +10,7 @@ from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers, status
 from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 
 from dxapi.etags import PreconditionFailed, PreconditionRequired
 from evaluations.services import StaleVersion, VersionRequired, WorkflowConflict
@@ -35,7 +37,11 @@ class DomainExceptionHandler(ExceptionHandler):
         if isinstance(exc, DjangoPermissionDenied):
             return exceptions.PermissionDenied(str(exc) or None)
         if isinstance(exc, DjangoValidationError):
-            return exceptions.ValidationError(as_serializer_error(exc))
+            errors = as_serializer_error(exc)
+            # A model's own checks (constraints, clean()) speak of the record as a whole.
+            if NON_FIELD_ERRORS in errors:
+                errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
+            return exceptions.ValidationError(errors)
         return super().convert_known_exceptions(exc)
 
 

@@ -2,9 +2,12 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions
+from rest_framework.filters import SearchFilter as DRFSearchFilter
 
 from initiatives.fiscal_years import parse_fiscal_year
 
@@ -15,6 +18,8 @@ def is_id(value: str) -> bool:
 
 
 class FiscalYearFormField(forms.CharField):
+    default_error_messages = {"invalid": "Not a fiscal year: use a year such as 2024 or R6."}
+
     def clean(self, value: str | None) -> int | None:
         value = super().clean(value)
         if value in (None, ""):
@@ -53,3 +58,57 @@ class PlanFilter(filters.Filter):
             return qs
         ((key, wanted),) = value.items()
         return qs.filter(**{f"{self.field_name}__{key}": wanted})
+
+
+class StrictBooleanFormField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``); anything else is an error, not "no filter"."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+    values = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value: str | None) -> bool | None:
+        if value in (None, ""):
+            return None
+        try:
+            return self.values[str(value).lower()]
+        except KeyError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanFormField
+
+    def __init__(self, *args, **kwargs) -> None:
+        # django-filter's BooleanWidget reads anything it does not know as "no filter".
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
+class IntegerFilter(filters.NumberFilter):
+    """A whole number (an id, an initiative number): ``0.5`` is refused, not truncated."""
+
+    field_class = forms.IntegerField
+
+
+class StrictFilterSet(filters.FilterSet):
+    """Refuses values its filters cannot read (400 naming the parameter) instead of ignoring
+    them: booleans and numbers generated from model fields are strict too."""
+
+    FILTER_DEFAULTS = {
+        **filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+        models.IntegerField: {"filter_class": IntegerFilter},
+        models.PositiveIntegerField: {"filter_class": IntegerFilter},
+        models.PositiveSmallIntegerField: {"filter_class": IntegerFilter},
+        models.SmallIntegerField: {"filter_class": IntegerFilter},
+    }
+
+
+class SearchFilter(DRFSearchFilter):
+    """DRF's search, with its refusals (a NUL character) naming the ``search`` parameter."""
+
+    def get_search_terms(self, request) -> list[str]:
+        try:
+            return super().get_search_terms(request)
+        except exceptions.ValidationError as error:
+            raise exceptions.ValidationError({self.search_param: error.detail}) from error

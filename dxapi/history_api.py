@@ -11,8 +11,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from dxapi.pagination import StandardPagination
+
 CHANGE_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 HIDDEN_FIELDS = {"updated_at", "created_at"}
+# What tells who worked on a record; ``HistoryMixin.may_see_who_changed`` decides who sees it.
+WHO_ENTRY_KEYS = ("user", "api_key", "request_id", "reason")
+WHO_FIELDS = {"submitted_by", "approved_by", "review_comment"}
 
 
 class FieldChangeSerializer(serializers.Serializer):
@@ -25,10 +30,16 @@ class HistoryRecordSerializer(serializers.Serializer):
     history_id = serializers.IntegerField()
     changed_at = serializers.DateTimeField()
     change_type = serializers.ChoiceField(choices=sorted(CHANGE_TYPES.values()))
-    user = serializers.CharField(allow_null=True, help_text="The user, if a user made it.")
-    api_key = serializers.CharField(help_text="The API key's prefix, if a key made it.")
-    request_id = serializers.CharField()
-    reason = serializers.CharField(allow_null=True, help_text="e.g. `return: <comment>`.")
+    user = serializers.CharField(
+        allow_null=True, help_text="The user, if a user made it (null for the public)."
+    )
+    api_key = serializers.CharField(
+        allow_null=True, help_text="The API key's prefix, if a key made it (null for the public)."
+    )
+    request_id = serializers.CharField(allow_null=True, help_text="Null for the public.")
+    reason = serializers.CharField(
+        allow_null=True, help_text="e.g. `return: <comment>` (null for the public)."
+    )
     changes = FieldChangeSerializer(many=True)
 
 
@@ -47,8 +58,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def history_of(instance) -> list[dict[str, Any]]:
-    """Every version of ``instance`` with its changes against the version before."""
+def history_of(instance, *, show_who: bool = True) -> list[dict[str, Any]]:
+    """Every version of ``instance`` with its changes against the version before; without
+    ``show_who``, without who made them (``WHO_ENTRY_KEYS``, ``WHO_FIELDS``)."""
     records = list(
         instance.history.select_related("history_user").order_by("history_date", "history_id")
     )
@@ -58,43 +70,51 @@ def history_of(instance) -> list[dict[str, Any]]:
         if previous is None:
             changes = []
         else:
-            delta = record.diff_against(previous, excluded_fields=HIDDEN_FIELDS)
+            hidden = HIDDEN_FIELDS if show_who else HIDDEN_FIELDS | WHO_FIELDS
+            delta = record.diff_against(previous, excluded_fields=hidden)
             changes = [
                 {"field": change.field, "old": _plain(change.old), "new": _plain(change.new)}
                 for change in delta.changes
             ]
-        entries.append(
-            {
-                "history_id": record.history_id,
-                "changed_at": record.history_date,
-                "change_type": CHANGE_TYPES[record.history_type],
-                "user": record.history_user.get_username() if record.history_user else None,
-                "api_key": record.api_key,
-                "request_id": record.request_id,
-                "reason": record.history_change_reason,
-                "changes": changes,
-            }
-        )
+        entry = {
+            "history_id": record.history_id,
+            "changed_at": record.history_date,
+            "change_type": CHANGE_TYPES[record.history_type],
+            "user": record.history_user.get_username() if record.history_user else None,
+            "api_key": record.api_key,
+            "request_id": record.request_id,
+            "reason": record.history_change_reason,
+            "changes": changes,
+        }
+        entries.append(entry if show_who else {**entry, **dict.fromkeys(WHO_ENTRY_KEYS)})
         previous = record
     entries.reverse()
     return entries
 
 
 class HistoryMixin:
-    """Adds ``history`` to a viewset: visible to whoever may see the object (404 otherwise)."""
+    """Adds ``history`` to a viewset: visible to whoever may see the object (404 otherwise);
+    who made each change only to those ``may_see_who_changed`` admits."""
+
+    def may_see_who_changed(self, instance) -> bool:
+        raise NotImplementedError
 
     @extend_schema(
         summary="Change history",
         description=(
             "The versions of this record, newest first: who (user or API key), when, the "
             "request id, the reason (workflow transition and comment) and each field's value "
-            "before and after."
+            "before and after. Who made a change (user, key, request id, reason, reviewer "
+            "fields) is shown to the plan's secretariat and the responsible departments' "
+            "members and keys only; the public gets null."
         ),
         responses=HistoryPageSerializer,
         filters=False,
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk=None) -> Response:
-        entries = history_of(self.get_object())
-        page = self.paginator.paginate_queryset(entries, request, view=self)
-        return self.paginator.get_paginated_response(HistoryRecordSerializer(page, many=True).data)
+        instance = self.get_object()
+        entries = history_of(instance, show_who=self.may_see_who_changed(instance))
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(HistoryRecordSerializer(page, many=True).data)

@@ -1,4 +1,38 @@
-from rest_framework.pagination import PageNumberPagination
+"""Pagination of the API's lists: page numbers with a total by default, and a cursor over ids
+for walking the largest lists without counting them."""
+
+from typing import Any
+
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+MAX_PAGE_SIZE = 200
+PAGINATION_PARAM = "pagination"
+CURSOR_PARAM = "cursor"
+
+
+def page_size_from(request: Request, default: int) -> int:
+    """The ``page_size`` asked for: a whole number from 1 to ``MAX_PAGE_SIZE`` (400 otherwise,
+    rather than silently serving a page size that was not asked for)."""
+    raw = request.query_params.get("page_size")
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            {"page_size": [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]}, code="invalid"
+        )
+    return int(raw)
+
+
+PAGE_SIZE_PARAMETER = {
+    "name": "page_size",
+    "required": False,
+    "in": "query",
+    "description": f"Number of results per page (1–{MAX_PAGE_SIZE}).",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+}
 
 
 class StandardPagination(PageNumberPagination):
@@ -6,4 +40,108 @@ class StandardPagination(PageNumberPagination):
 
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 200
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Request) -> int:
+        return page_size_from(request, self.page_size)
+
+    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        return [
+            PAGE_SIZE_PARAMETER if parameter["name"] == "page_size" else parameter
+            for parameter in parameters
+        ]
+
+
+class IdCursorPagination(CursorPagination):
+    """A keyset over the primary key: each page is an index range scan, with no COUNT(*)
+    and no sort of the whole list, however long it is."""
+
+    ordering = "pk"
+    cursor_query_param = CURSOR_PARAM
+    page_size = StandardPagination.page_size
+
+    def get_page_size(self, request: Request) -> int:
+        return page_size_from(request, self.page_size)
+
+    def get_ordering(self, request: Request, queryset, view) -> tuple[str, ...]:
+        if request.query_params.get("ordering"):
+            raise ValidationError(
+                {"ordering": ["A cursor walks the list by id: leave out ordering."]},
+                code="invalid",
+            )
+        return (self.ordering,)
+
+    def decode_cursor(self, request: Request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(
+                {CURSOR_PARAM: ["Not a cursor: use the next or previous link of a page."]},
+                code="invalid",
+            ) from None
+
+
+class CursorablePagination(StandardPagination):
+    """Page numbers with ``count`` by default; ``?pagination=cursor`` (or a ``cursor`` from a
+    previous page's link) walks the list by id instead and leaves out ``count``: for clients
+    that read whole lists of millions of rows, where counting and sorting them for every page
+    would cost more than the page itself."""
+
+    def __init__(self) -> None:
+        self.cursor: IdCursorPagination | None = None
+
+    def _wants_cursor(self, request: Request) -> bool:
+        mode = request.query_params.get(PAGINATION_PARAM, "page")
+        if mode not in ("page", "cursor"):
+            raise ValidationError(
+                {PAGINATION_PARAM: ["Must be page or cursor."]}, code="invalid_choice"
+            )
+        wants_cursor = mode == "cursor" or CURSOR_PARAM in request.query_params
+        if wants_cursor and self.page_query_param in request.query_params:
+            raise ValidationError(
+                {self.page_query_param: ["A cursor page has no number: leave out page."]},
+                code="invalid",
+            )
+        return wants_cursor
+
+    def paginate_queryset(self, queryset, request: Request, view=None):
+        self.cursor = IdCursorPagination() if self._wants_cursor(request) else None
+        if self.cursor is not None:
+            return self.cursor.paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data) -> Response:
+        if self.cursor is not None:
+            return self.cursor.get_paginated_response(data)
+        return super().get_paginated_response(data)
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["required"] = ["next", "previous", "results"]
+        paginated["properties"]["count"]["description"] = (
+            "Total number of results (left out of cursor pages)."
+        )
+        return paginated
+
+    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": PAGINATION_PARAM,
+                "required": False,
+                "in": "query",
+                "description": (
+                    "`page` (default): numbered pages with `count`. `cursor`: pages in id "
+                    "order without `count`; follow `next` to read the whole list."
+                ),
+                "schema": {"type": "string", "enum": ["page", "cursor"]},
+            },
+            {
+                "name": CURSOR_PARAM,
+                "required": False,
+                "in": "query",
+                "description": "The position of a cursor page, from a `next`/`previous` link.",
+                "schema": {"type": "string"},
+            },
+        ]

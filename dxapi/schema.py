@@ -1,7 +1,20 @@
 """Helpers that give every operation a summary and a description in the OpenAPI schema."""
 
+import re
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_standardized_errors.openapi import AutoSchema as StandardErrorsAutoSchema
+from drf_standardized_errors.openapi_utils import (
+    InputDataField,
+    get_flat_serializer_fields,
+    get_serializer_fields_with_error_codes,
+)
+from drf_standardized_errors.settings import package_settings
+from rest_framework import permissions
+from rest_framework.settings import api_settings
+
+from dxapi.pagination import CURSOR_PARAM, PAGINATION_PARAM, CursorablePagination
 
 
 def read_only_docs(*, plural: str, singular: str, description: str):
@@ -51,10 +64,22 @@ def crud_docs(*, plural: str, singular: str, description: str, read, write, who:
     )
 
 
+SEARCH_ERROR_CODES = {"null_characters_not_allowed", "surrogate_characters_not_allowed"}
+
+
 class AutoSchema(StandardErrorsAutoSchema):
-    """Documents 409 on writes only, and 412/428 on the writes of versioned records (views
-    with an ``etag_kind``) that take If-Match; declares reads open to anonymous callers where
-    the view's permission says so (``public_reads``)."""
+    """drf-standardized-errors' error responses, completed with what this API does:
+
+    - 409 on writes only, and 412/428 on the writes of versioned records (views with an
+      ``etag_kind``) that take If-Match;
+    - reads open to anonymous callers where the view's permission says so (``public_reads``);
+    - 400 for the query parameters a view validates with its ``query_serializer`` and for the
+      page size and cursor of lists; 404 where an input names a record to look up
+      (``looks_up_records`` on a field);
+    - 403 on every operation that is not open to all: the services refuse callers per record;
+    - ``invalid`` on every field of a write: the services check rules no field can (a KPI of
+      another initiative, a date outside the fiscal year, a database constraint).
+    """
 
     def get_auth(self):
         auths = super().get_auth()
@@ -63,8 +88,28 @@ class AutoSchema(StandardErrorsAutoSchema):
             auths.append({})
         return auths
 
+    def _is_write(self) -> bool:
+        return self.method not in ("GET", "HEAD", "OPTIONS")
+
+    def _query_serializer(self):
+        serializer = getattr(self.view, "query_serializer", None)
+        return serializer() if serializer is not None and not self._is_write() else None
+
+    def _paginated_list(self) -> bool:
+        return self._is_list_view() and self._get_paginator() is not None
+
+    def _input_fields(self) -> list[InputDataField]:
+        fields = []
+        if self._is_write():
+            request = self.get_request_serializer()  # or {media type: serializer}
+            serializers = list(request.values()) if isinstance(request, dict) else request
+            fields = get_flat_serializer_fields(serializers)
+        elif (query := self._query_serializer()) is not None:
+            fields = get_flat_serializer_fields(query)
+        return fields
+
     def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
-        is_write = self.method not in ("GET", "HEAD", "OPTIONS")
+        is_write = self._is_write()
         if status_code == "409":
             return is_write and super()._should_add_error_response(responses, status_code)
         if status_code in ("412", "428"):
@@ -77,3 +122,68 @@ class AutoSchema(StandardErrorsAutoSchema):
                 and super()._should_add_error_response(responses, status_code)
             )
         return super()._should_add_error_response(responses, status_code)
+
+    def _should_add_validation_error_response(self) -> bool:
+        return (
+            super()._should_add_validation_error_response()
+            or self._query_serializer() is not None
+            or self._paginated_list()
+        )
+
+    def _should_add_http403_error_response(self) -> bool:
+        checks = self.view.get_permissions()
+        return not all(type(check) is permissions.AllowAny for check in checks)
+
+    def _should_add_http404_error_response(self) -> bool:
+        looks_up = any(getattr(f.field, "looks_up_records", False) for f in self._input_fields())
+        return looks_up or super()._should_add_http404_error_response()
+
+    def _determine_fields_with_error_codes(self) -> list[InputDataField]:
+        fields = super()._determine_fields_with_error_codes()
+        if (query := self._query_serializer()) is not None:
+            fields += get_serializer_fields_with_error_codes(get_flat_serializer_fields(query))
+        return fields
+
+    def _get_validation_error_codes_by_field(self, data_fields) -> dict[str, set[str]]:
+        codes = super()._get_validation_error_codes_by_field(data_fields)
+        if self._is_write() and codes:
+            for field_codes in codes.values():
+                field_codes.add("invalid")
+            codes[api_settings.NON_FIELD_ERRORS_KEY].update({"invalid", "unique_together"})
+        if self._is_list_view() and getattr(self.view, "search_fields", None):
+            codes["search"].update(
+                {"null_characters_not_allowed", "surrogate_characters_not_allowed"}
+            )
+        if self._paginated_list():
+            codes["page_size"].add("invalid")
+            if isinstance(self._get_paginator(), CursorablePagination):
+                codes[CURSOR_PARAM].add("invalid")
+                codes[PAGINATION_PARAM].add("invalid_choice")
+                codes["page"].add("invalid")
+                codes["ordering"].add("invalid")
+        return codes
+
+
+def describe_list_item_errors(result: dict[str, Any], **kwargs) -> dict[str, Any]:
+    """Postprocessing hook: drf-standardized-errors names an error inside a list with the
+    placeholder ``INDEX`` (``departments.INDEX.department``), while the API answers with the
+    index (``departments.0.department``). Such ``attr`` values become a pattern, and the
+    error unions that hold one are matched by their members instead of a discriminator."""
+    index = package_settings.LIST_INDEX_IN_API_SCHEMA
+    schemas = result.get("components", {}).get("schemas", {})
+    indexed = set()
+    for name, schema in schemas.items():
+        values = schema.get("properties", {}).get("attr", {}).get("enum", [])
+        if len(values) == 1 and index in values[0].split("."):
+            parts = values[0].split(".")
+            pattern = r"\.".join("[0-9]+" if part == index else re.escape(part) for part in parts)
+            if parts[-2:] == [index, api_settings.NON_FIELD_ERRORS_KEY]:
+                # An item that is not an object at all (``null``) is named by its index alone.
+                pattern = pattern.removesuffix(r"\." + parts[-1]) + rf"(\.{parts[-1]})?"
+            schema["properties"]["attr"] = {"type": "string", "pattern": f"^{pattern}$"}
+            indexed.add(f"#/components/schemas/{name}")
+    for schema in schemas.values():
+        members = {member.get("$ref") for member in schema.get("oneOf", [])}
+        if members & indexed and schema.get("discriminator", {}).get("propertyName") == "attr":
+            del schema["discriminator"]
+    return result

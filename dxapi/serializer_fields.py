@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -34,3 +35,32 @@ class FiscalYearLabelField(serializers.ReadOnlyField):
 
     def to_representation(self, value: int) -> str:
         return long_label(value) if self.japanese else short_label(value)
+
+
+class TextOnlyMixin:
+    """Text that must be given as text: DRF would turn ``0`` or ``1.5`` into ``"0"``/``"1.5"``,
+    which hides a client's mistake (a number sent where a name or a reason belongs)."""
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(TextOnlyMixin, serializers.CharField):
+    pass
+
+
+class StrictSlugField(TextOnlyMixin, serializers.SlugField):
+    pass
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A model serializer whose text fields take text only (``TextOnlyMixin``)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.SlugField: StrictSlugField,
+    }

@@ -21,8 +21,14 @@ from django.db.models import (
 
 from evaluations.models import RATED, Evaluation, KPIActual, Rating, Round, RoundStatus
 from evaluations.rating_rules import B_THRESHOLD, KPIAssessment, assess_kpi, suggest_rating
-from initiatives.access import Actor
-from initiatives.models import Department, InitiativeDepartment, KPIDirection, KPITarget
+from initiatives.access import Actor, may_see_who_changed
+from initiatives.models import (
+    Department,
+    Initiative,
+    InitiativeDepartment,
+    KPIDirection,
+    KPITarget,
+)
 
 
 def _limited_to_key_plan(queryset: QuerySet, actor: Actor, plan_field: str) -> QuerySet:
@@ -183,3 +189,9 @@ def differing_from_suggestion(evaluations: QuerySet[Evaluation], differs: bool):
     if differs:
         return annotated.filter(comparable & ~Q(rating=F("suggested_rating")))
     return annotated.exclude(comparable & ~Q(rating=F("suggested_rating")))
+
+
+def may_see_who_changed_initiative(actor: Actor, initiative: Initiative) -> bool:
+    """``access.may_see_who_changed`` for an initiative and its evaluations."""
+    departments = set(initiative.departments.values_list("id", flat=True))
+    return may_see_who_changed(actor, plan_id=initiative.plan_id, department_ids=departments)

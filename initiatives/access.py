@@ -58,6 +58,13 @@ class Actor:
 ANONYMOUS = Actor()
 
 
+def may_see_who_changed(actor: Actor, *, plan_id: int, department_ids: set[int]) -> bool:
+    """Who changed a record (user names, API keys, request ids, review comments) is for the
+    people who work on it: the plan's secretariat and its departments' members and keys. The
+    public reads the history of published records without them."""
+    return actor.is_secretariat_of(plan_id) or bool(actor.readable_department_ids & department_ids)
+
+
 def actor_for_user(user: User | None) -> Actor:
     if user is None or not user.is_authenticated:
         return ANONYMOUS

@@ -76,3 +76,82 @@ def test_chunked_bodies_are_asked_for_a_length(staff_api) -> None:
 
     assert response.status_code == 411
     assert response.json()["errors"][0]["code"] == "length_required"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "attr"),
+    [
+        ("/api/v1/initiatives/", {"policy_area": "0.5"}, "policy_area"),
+        ("/api/v1/evaluations/", {"pillar": "1.5"}, "pillar"),
+        ("/api/v1/initiatives/", {"number": "one"}, "number"),
+        ("/api/v1/kpis/", {"is_cumulative": "345"}, "is_cumulative"),
+        ("/api/v1/initiatives/", {"is_major": "maybe"}, "is_major"),
+        (
+            "/api/v1/evaluations/",
+            {"differs_from_suggestion": "yes please"},
+            "differs_from_suggestion",
+        ),
+    ],
+)
+def test_filter_values_that_cannot_be_read_are_a_400(api, path, params, attr) -> None:
+    response = api.get(path, params)
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == [attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "count"), [("true", 24), ("1", 24), ("false", 67), ("0", 67), ("", 91)]
+)
+def test_boolean_filters_read_true_false_1_0_or_nothing(api, value, count) -> None:
+    body = api.get("/api/v1/initiatives/", {"is_major": value}).json()
+
+    assert body["count"] == count
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "attr"),
+    [
+        ("/api/v1/plans/1/", {"description": 0}, "description"),
+        ("/api/v1/departments/1/", {"name": 12}, "name"),
+        ("/api/v1/pillars/1/", {"theme": 1.5}, "theme"),
+        ("/api/v1/initiatives/1/", {"title": True}, "title"),
+    ],
+)
+def test_numbers_where_text_belongs_are_refused(staff_api, path, body, attr) -> None:
+    response = staff_api.patch(path, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"code": "invalid", "detail": "Not a valid string.", "attr": attr}
+    ]
+
+
+def test_an_initiative_number_below_one_names_the_number(staff_api) -> None:
+    response = staff_api.patch("/api/v1/initiatives/1/", {"number": 0}, format="json")
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["number"]
+
+
+def test_a_rule_of_the_whole_record_is_a_non_field_error(staff_api) -> None:
+    """A database constraint checked by the model (an initiative re-listing itself) is named
+    ``non_field_errors``, as DRF names such errors, not Django's ``__all__``."""
+    response = staff_api.patch("/api/v1/initiatives/1/", {"relists": 1}, format="json")
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["non_field_errors"]
+
+
+def test_a_nul_byte_in_a_search_names_the_search(api) -> None:
+    response = api.get("/api/v1/initiatives/", {"search": "電子\x00申請"})
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["search"]
+
+
+def test_an_item_of_a_list_that_is_not_an_object_is_named_by_its_index(staff_api) -> None:
+    response = staff_api.patch("/api/v1/initiatives/1/", {"departments": [None]}, format="json")
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["departments.0"]

@@ -1,6 +1,7 @@
 """Change history (``dxapi/history.py``, ``dxapi/history_api.py``): who changed what, when, in
 which request and why, for the tracked models, and the ``history`` endpoints."""
 
+import pytest
 from django.urls import reverse
 
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
@@ -276,3 +277,77 @@ def test_history_endpoint_shape(draft, editor):
     assert created["changes"] == []
     assert created["reason"] == "round opened"
     assert created["user"] == "jimukyoku"
+
+
+# Who made a change: for the people who work on the record, not for the public
+
+
+@pytest.fixture
+def reviewed_r6(plan, secretariat_user) -> Evaluation:
+    """No. 89's published R6 evaluation (企画振興部), re-reviewed by the secretariat."""
+    evaluation = Evaluation.objects.get(
+        round__plan__code=PLAN_CODE, round__fiscal_year=2024, initiative__number=89
+    )
+    evaluation.approved_by = secretariat_user
+    evaluation.review_comment = "指標の根拠を追記"
+    evaluation.note = "再確認済み"
+    evaluation._history_user = secretariat_user
+    evaluation._change_reason = "approve: 指標の根拠を追記"
+    evaluation.save()
+    return evaluation
+
+
+def test_the_public_reads_history_without_who_made_the_changes(api, other_editor, reviewed_r6):
+    for client in (api, other_editor):
+        latest = client.get(reverse("evaluation-history", args=[reviewed_r6.pk])).json()
+        newest = latest["results"][0]
+        assert (newest["user"], newest["api_key"], newest["request_id"], newest["reason"]) == (
+            None,
+            None,
+            None,
+            None,
+        )
+        assert newest["changes"] == [{"field": "note", "old": "", "new": "再確認済み"}]
+
+        detail = client.get(url(reviewed_r6)).json()
+        assert (detail["approved_by"], detail["review_comment"]) == (None, "")
+
+
+def test_the_plan_and_the_department_read_who_made_the_changes(
+    secretariat, editor, api_keys, reviewed_r6
+):
+    bound = key_client(api_keys["bound_key"])  # bound to 企画振興部
+    for client in (secretariat, editor, bound):
+        newest = client.get(reverse("evaluation-history", args=[reviewed_r6.pk])).json()
+        newest = newest["results"][0]
+        assert newest["user"] == "jimukyoku"
+        assert newest["reason"] == "approve: 指標の根拠を追記"
+        assert {change["field"] for change in newest["changes"]} == {
+            "note",
+            "approved_by",
+            "review_comment",
+        }
+        detail = client.get(url(reviewed_r6)).json()
+        assert (detail["approved_by"], detail["review_comment"]) == (
+            "jimukyoku",
+            "指標の根拠を追記",
+        )
+
+
+def test_initiative_history_hides_who_changed_it_from_the_public(api, secretariat, plan):
+    no_1 = initiative(1)
+    assert (
+        secretariat.patch(
+            reverse("initiative-detail", args=[no_1.pk]), {"is_major": False}, format="json"
+        ).status_code
+        == 200
+    )
+
+    public = api.get(reverse("initiative-history", args=[no_1.pk])).json()["results"][0]
+    inside = secretariat.get(reverse("initiative-history", args=[no_1.pk])).json()["results"][0]
+
+    assert public["user"] is None
+    assert inside["user"] == "jimukyoku"
+    assert (
+        public["changes"] == inside["changes"] == [{"field": "is_major", "old": True, "new": False}]
+    )

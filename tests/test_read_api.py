@@ -73,7 +73,7 @@ def test_page_size_parameter(api) -> None:
     assert numbers(body["results"]) == [11, 12, 13, 14, 15]
 
 
-def test_page_size_is_capped_at_200(api, plan) -> None:
+def test_page_size_goes_up_to_200(api, plan) -> None:
     other = Plan.objects.create(
         code="big", organisation="某市", name="大きな計画", start_year=2024, end_year=2024
     )
@@ -82,11 +82,21 @@ def test_page_size_is_capped_at_200(api, plan) -> None:
         for index in range(250)
     )
 
-    body = get_ok(api, "/api/v1/departments/", {"page_size": 1000})
+    body = get_ok(api, "/api/v1/departments/", {"page_size": 200})
 
     assert body["count"] == 261
     assert len(body["results"]) == 200
     assert body["next"] is not None
+
+
+@pytest.mark.parametrize("page_size", ["201", "0", "-5", "", "ten", "1.5", "null", "２"])
+def test_page_size_out_of_range_or_not_a_number_is_refused(api, plan, page_size) -> None:
+    response = api.get("/api/v1/departments/", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"code": "invalid", "detail": "Must be a whole number from 1 to 200.", "attr": "page_size"}
+    ]
 
 
 def test_evaluations_are_ordered_by_year_then_number(api) -> None:

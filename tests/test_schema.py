@@ -94,3 +94,16 @@ def test_schema_endpoint_serves_the_schema(api) -> None:
     response = api.get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     assert "/api/v1/initiatives/" in response.json()["paths"]
+
+
+def test_errors_inside_lists_are_described_by_their_index(schema: dict) -> None:
+    """The API names errors inside lists by index (``departments.0.department``); the
+    schema describes them with a pattern, not with drf-standardized-errors' ``INDEX``."""
+    components = schema["components"]["schemas"]
+    department = components["InitiativesCreateDepartmentsINDEXDepartmentErrorComponent"]
+    item = components["InitiativesCreateDepartmentsINDEXNonFieldErrorsErrorComponent"]
+
+    assert department["properties"]["attr"]["pattern"] == r"^departments\.[0-9]+\.department$"
+    assert item["properties"]["attr"]["pattern"] == r"^departments\.[0-9]+(\.non_field_errors)?$"
+    assert "discriminator" not in components["InitiativesCreateError"]
+    assert "INDEX" not in str([c.get("properties", {}).get("attr") for c in components.values()])

@@ -24,6 +24,8 @@ class FiscalYearParamField(serializers.CharField):
 
 
 class PlanParamField(serializers.CharField):
+    looks_up_records = True  # an unknown plan is 404 (documented by dxapi.schema)
+
     def to_internal_value(self, data) -> Plan:
         value = super().to_internal_value(data)
         if "\x00" in value:

@@ -81,15 +81,21 @@ class ImportErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
     attr = serializers.CharField(allow_null=True, help_text="e.g. `rows[5].value`.")
-    row = serializers.IntegerField(allow_null=True, help_text="Header = 1.")
-    column = serializers.CharField(allow_null=True, help_text="The column's header, e.g. 実績値.")
-    sheet = serializers.CharField(allow_null=True)
+    row = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Header = 1. Errors of the sheet only."
+    )
+    column = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="The column's header, e.g. 実績値. Errors of the sheet only.",
+    )
+    sheet = serializers.CharField(allow_null=True, required=False)
 
 
 class ImportErrorResponseSerializer(serializers.Serializer):
-    """Every error of the sheet; nothing was written."""
+    """Every error of the request or of the sheet; nothing was written."""
 
-    type = serializers.ChoiceField(choices=["validation_error"])
+    type = serializers.ChoiceField(choices=["validation_error", "client_error"])
     errors = ImportErrorSerializer(many=True)
 
 
@@ -101,6 +107,7 @@ def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
 
 class ProgressTemplateView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    query_serializer = TemplateQuery
 
     @extend_schema(
         summary="Download a progress sheet",
@@ -118,7 +125,7 @@ class ProgressTemplateView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        query = TemplateQuery(data=request.query_params)
+        query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         plan: Plan = query.validated_data["plan"]
         round_ = get_object_or_404(
@@ -213,7 +220,7 @@ class PlanDocumentExportView(APIView):
             + EXPORT_VISIBILITY
         ),
         parameters=[PLAN_CODE],
-        responses={(200, JSON_MIME): OpenApiTypes.BINARY},
+        responses={(200, JSON_MIME): OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, code: str) -> StreamingHttpResponse:
         plan = _plan_for(request, code)

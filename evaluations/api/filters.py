@@ -1,6 +1,13 @@
 from django_filters import rest_framework as filters
 
-from dxapi.filters import FiscalYearFilter, PlanFilter, is_id
+from dxapi.filters import (
+    FiscalYearFilter,
+    IntegerFilter,
+    PlanFilter,
+    StrictBooleanFilter,
+    StrictFilterSet,
+    is_id,
+)
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
 from evaluations.selectors import differing_from_suggestion, evaluations_visible_to
 from initiatives.access import actor_for
@@ -13,7 +20,7 @@ def department_lookup(value: str) -> dict[str, str]:
     return {f"initiative__departments__{field}": value}
 
 
-class RoundFilter(filters.FilterSet):
+class RoundFilter(StrictFilterSet):
     plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
     fiscal_year = FiscalYearFilter(help_text="Fiscal year: 2024, R6 or 令和6年度.")
     status = filters.ChoiceFilter(choices=RoundStatus.choices)
@@ -23,24 +30,20 @@ class RoundFilter(filters.FilterSet):
         fields = ["plan", "fiscal_year", "status"]
 
 
-class EvaluationFilter(filters.FilterSet):
+class EvaluationFilter(StrictFilterSet):
     plan = PlanFilter(field_name="round__plan", help_text="Plan id or code.")
     fiscal_year = FiscalYearFilter(
         field_name="round__fiscal_year", help_text="Fiscal year: 2024, R6 or 令和6年度."
     )
     rating = filters.ChoiceFilter(choices=Rating.choices)
     status = filters.ChoiceFilter(choices=EvaluationStatus.choices)
-    pillar = filters.NumberFilter(
-        field_name="initiative__policy_area__pillar", help_text="Pillar id."
-    )
-    policy_area = filters.NumberFilter(
-        field_name="initiative__policy_area", help_text="Policy area id."
-    )
+    pillar = IntegerFilter(field_name="initiative__policy_area__pillar", help_text="Pillar id.")
+    policy_area = IntegerFilter(field_name="initiative__policy_area", help_text="Policy area id.")
     department = filters.CharFilter(
         method="filter_department", help_text="Responsible department id or code."
     )
-    initiative_number = filters.NumberFilter(field_name="initiative__number")
-    differs_from_suggestion = filters.BooleanFilter(
+    initiative_number = IntegerFilter(field_name="initiative__number")
+    differs_from_suggestion = StrictBooleanFilter(
         method="filter_differs",
         help_text="Rated A–C differently from the KPI-based suggestion (true), or not (false).",
     )
@@ -67,12 +70,12 @@ class EvaluationFilter(filters.FilterSet):
         return differing_from_suggestion(queryset, value)
 
 
-class KPIActualFilter(filters.FilterSet):
+class KPIActualFilter(StrictFilterSet):
     plan = PlanFilter(field_name="evaluation__round__plan", help_text="Plan id or code.")
     fiscal_year = FiscalYearFilter(
         field_name="evaluation__round__fiscal_year", help_text="Fiscal year: 2024 or R6."
     )
-    initiative_number = filters.NumberFilter(field_name="evaluation__initiative__number")
+    initiative_number = IntegerFilter(field_name="evaluation__initiative__number")
 
     class Meta:
         model = KPIActual

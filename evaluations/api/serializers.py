@@ -166,6 +166,14 @@ class EvaluationDetailSerializer(EvaluationSerializer):
             "created_at",
         ]
 
+    def to_representation(self, evaluation: Evaluation) -> dict:
+        """Reviewers and comments are shown only with ``show_who`` in the context (see
+        ``access.may_see_who_changed``)."""
+        data = super().to_representation(evaluation)
+        if not self.context.get("show_who", False):
+            data.update(submitted_by=None, approved_by=None, review_comment="")
+        return data
+
 
 class YearRatingSerializer(FiscalYearFieldsMixin, serializers.ModelSerializer):
     evaluation_id = serializers.IntegerField(source="id", read_only=True)

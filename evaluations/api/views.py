@@ -3,6 +3,7 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from dxapi.etags import ETAG, IF_MATCH, PRECONDITION_RESPONSES, expected_version, with_etag
 from dxapi.filters import is_id
 from dxapi.history_api import HistoryMixin
+from dxapi.pagination import CursorablePagination
 from dxapi.permissions import ReadAnyoneWriteAuthenticated
 from dxapi.schema import crud_docs, read_only_docs
 from evaluations import services
@@ -19,6 +21,7 @@ from evaluations.api.aggregate_views import FiscalYearParamField
 from evaluations.selectors import (
     evaluations_visible_to,
     kpi_actuals_visible_to,
+    may_see_who_changed_initiative,
     ratings_by_initiative,
     rounds_visible_to,
     with_target,
@@ -118,9 +121,12 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
         "and next-actions texts and the KPI actuals. The public sees published rounds only."
     ),
 )
+@extend_validation_errors(["invalid"], field_name="rating", actions=["submit"])
+@extend_validation_errors(["invalid"], field_name="rating_reason", actions=["submit"])
 class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadViewSet):
     etag_kind = EVALUATION
     permission_classes = [ReadAnyoneWriteAuthenticated]
+    pagination_class = CursorablePagination
     filterset_class = filters.EvaluationFilter
     search_fields = ["initiative__title"]
     ordering_fields = ["initiative__number", "round__fiscal_year", "rating", "updated_at"]
@@ -130,9 +136,13 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
             return serializers.EvaluationSerializer
         return serializers.EvaluationDetailSerializer
 
+    def may_see_who_changed(self, evaluation) -> bool:
+        return may_see_who_changed_initiative(actor_for(self.request), evaluation.initiative)
+
     def _detail(self, evaluation) -> Response:
         fresh = self.get_queryset().get(pk=evaluation.pk)
-        response = Response(serializers.EvaluationDetailSerializer(fresh).data)
+        context = {"show_who": self.may_see_who_changed(fresh)}
+        response = Response(serializers.EvaluationDetailSerializer(fresh, context=context).data)
         return with_etag(response, self.etag_kind, fresh)
 
     def _version(self, evaluation) -> services.Precondition:
@@ -291,6 +301,7 @@ class KPIActualViewSet(
     PublishedReadViewSet,
 ):
     etag_kind = KPI_ACTUAL
+    pagination_class = CursorablePagination
     serializer_class = serializers.KPIActualSerializer
     filterset_class = filters.KPIActualFilter
     ordering_fields = ["evaluation__round__fiscal_year", "kpi__order"]
@@ -431,6 +442,9 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
 
     def get_object(self):
         return self.with_extras([super().get_object()])[0]
+
+    def may_see_who_changed(self, initiative) -> bool:
+        return may_see_who_changed_initiative(actor_for(self.request), initiative)
 
 
 @crud_docs(

@@ -2,13 +2,14 @@
 
 from rest_framework import serializers
 
+from dxapi.serializer_fields import StrictCharField
 from evaluations.models import Rating
 
 TEXT_LIMIT = 5000
 
 
-def text_field(**kwargs) -> serializers.CharField:
-    return serializers.CharField(max_length=TEXT_LIMIT, allow_blank=True, **kwargs)
+def text_field(**kwargs) -> StrictCharField:
+    return StrictCharField(max_length=TEXT_LIMIT, allow_blank=True, **kwargs)
 
 
 class EvaluationUpdateSerializer(serializers.Serializer):
@@ -20,11 +21,11 @@ class EvaluationUpdateSerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=TEXT_LIMIT)
+    comment = StrictCharField(max_length=TEXT_LIMIT)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=TEXT_LIMIT)
+    reason = StrictCharField(max_length=TEXT_LIMIT)
 
 
 class KPIActualWriteSerializer(serializers.Serializer):
@@ -32,10 +33,10 @@ class KPIActualWriteSerializer(serializers.Serializer):
     kpi = serializers.IntegerField(min_value=1)
     value = serializers.DecimalField(max_digits=20, decimal_places=4)
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
-    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+    note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
 
 
 class KPIActualUpdateSerializer(serializers.Serializer):
     value = serializers.DecimalField(max_digits=20, decimal_places=4)
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
-    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+    note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")

@@ -1,10 +1,16 @@
 from django_filters import rest_framework as filters
 
-from dxapi.filters import FiscalYearFilter, PlanFilter, is_id
+from dxapi.filters import (
+    FiscalYearFilter,
+    IntegerFilter,
+    PlanFilter,
+    StrictFilterSet,
+    is_id,
+)
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
 
 
-class DepartmentFilter(filters.FilterSet):
+class DepartmentFilter(StrictFilterSet):
     plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
 
     class Meta:
@@ -12,7 +18,7 @@ class DepartmentFilter(filters.FilterSet):
         fields = ["plan", "code"]
 
 
-class PillarFilter(filters.FilterSet):
+class PillarFilter(StrictFilterSet):
     plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
 
     class Meta:
@@ -20,7 +26,7 @@ class PillarFilter(filters.FilterSet):
         fields = ["plan"]
 
 
-class PolicyAreaFilter(filters.FilterSet):
+class PolicyAreaFilter(StrictFilterSet):
     plan = PlanFilter(field_name="pillar__plan", help_text="Plan id or code.")
 
     class Meta:
@@ -28,14 +34,14 @@ class PolicyAreaFilter(filters.FilterSet):
         fields = ["plan", "pillar"]
 
 
-class InitiativeFilter(filters.FilterSet):
+class InitiativeFilter(StrictFilterSet):
     plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
-    pillar = filters.NumberFilter(field_name="policy_area__pillar", help_text="Pillar id.")
-    policy_area = filters.NumberFilter(field_name="policy_area", help_text="Policy area id.")
+    pillar = IntegerFilter(field_name="policy_area__pillar", help_text="Pillar id.")
+    policy_area = IntegerFilter(field_name="policy_area", help_text="Policy area id.")
     department = filters.CharFilter(
         method="filter_department", help_text="Responsible department id or code."
     )
-    number = filters.NumberFilter()
+    number = IntegerFilter()
 
     class Meta:
         model = Initiative
@@ -46,16 +52,16 @@ class InitiativeFilter(filters.FilterSet):
         return queryset.filter(**{lookup: value}).distinct()
 
 
-class KPIFilter(filters.FilterSet):
+class KPIFilter(StrictFilterSet):
     plan = PlanFilter(field_name="initiative__plan", help_text="Plan id or code.")
-    initiative_number = filters.NumberFilter(field_name="initiative__number")
+    initiative_number = IntegerFilter(field_name="initiative__number")
 
     class Meta:
         model = KPI
         fields = ["plan", "initiative", "initiative_number", "is_cumulative"]
 
 
-class KPITargetFilter(filters.FilterSet):
+class KPITargetFilter(StrictFilterSet):
     plan = PlanFilter(field_name="kpi__initiative__plan", help_text="Plan id or code.")
     fiscal_year = FiscalYearFilter(help_text="Fiscal year: 2024, R6 or 令和6年度.")
 

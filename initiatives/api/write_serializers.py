@@ -2,11 +2,12 @@
 
 from rest_framework import serializers
 
+from dxapi.serializer_fields import StrictModelSerializer
 from initiatives.fiscal_years import MAX_FISCAL_YEAR, MIN_FISCAL_YEAR
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, Plan, PolicyArea
 
 
-class PlanWriteSerializer(serializers.ModelSerializer):
+class PlanWriteSerializer(StrictModelSerializer):
     class Meta:
         model = Plan
         fields = ["code", "organisation", "name", "start_year", "end_year", "description"]
@@ -23,19 +24,19 @@ class PlanWriteSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class DepartmentWriteSerializer(serializers.ModelSerializer):
+class DepartmentWriteSerializer(StrictModelSerializer):
     class Meta:
         model = Department
         fields = ["plan", "code", "name", "order"]
 
 
-class PillarWriteSerializer(serializers.ModelSerializer):
+class PillarWriteSerializer(StrictModelSerializer):
     class Meta:
         model = Pillar
         fields = ["plan", "order", "name", "theme"]
 
 
-class PolicyAreaWriteSerializer(serializers.ModelSerializer):
+class PolicyAreaWriteSerializer(StrictModelSerializer):
     class Meta:
         model = PolicyArea
         fields = ["pillar", "number", "name"]
@@ -46,7 +47,7 @@ class ResponsibilityInputSerializer(serializers.Serializer):
     is_lead = serializers.BooleanField(default=False)
 
 
-class InitiativeWriteSerializer(serializers.ModelSerializer):
+class InitiativeWriteSerializer(StrictModelSerializer):
     departments = ResponsibilityInputSerializer(
         many=True,
         required=False,
@@ -56,15 +57,16 @@ class InitiativeWriteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Initiative
         fields = ["plan", "policy_area", "number", "title", "is_major", "relists", "departments"]
+        extra_kwargs = {"number": {"min_value": 1}}
 
 
-class KPIWriteSerializer(serializers.ModelSerializer):
+class KPIWriteSerializer(StrictModelSerializer):
     class Meta:
         model = KPI
         fields = ["initiative", "order", "name", "unit", "is_cumulative", "direction"]
 
 
-class KPITargetWriteSerializer(serializers.ModelSerializer):
+class KPITargetWriteSerializer(StrictModelSerializer):
     class Meta:
         model = KPITarget
         fields = ["kpi", "fiscal_year", "value", "text"]
