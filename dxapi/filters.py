@@ -107,6 +107,11 @@ class StrictFilterSet(filters.FilterSet):
 class SearchFilter(DRFSearchFilter):
     """DRF's search, with its refusals (a NUL character) naming the ``search`` parameter."""
 
+    def filter_queryset(self, request, queryset, view):
+        if not self.get_search_fields(view, request):
+            return queryset  # a list without search ignores the parameter, as it does others
+        return super().filter_queryset(request, queryset, view)
+
     def get_search_terms(self, request) -> list[str]:
         try:
             return super().get_search_terms(request)

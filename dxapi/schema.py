@@ -164,26 +164,30 @@ class AutoSchema(StandardErrorsAutoSchema):
         return codes
 
 
-def describe_list_item_errors(result: dict[str, Any], **kwargs) -> dict[str, Any]:
-    """Postprocessing hook: drf-standardized-errors names an error inside a list with the
-    placeholder ``INDEX`` (``departments.INDEX.department``), while the API answers with the
-    index (``departments.0.department``). Such ``attr`` values become a pattern, and the
-    error unions that hold one are matched by their members instead of a discriminator."""
+def describe_nested_error_names(result: dict[str, Any], **kwargs) -> dict[str, Any]:
+    """Postprocessing hook: the ``attr`` of errors inside nested fields, as the API gives it.
+
+    drf-standardized-errors names them ``departments.INDEX.department`` and
+    ``departments.non_field_errors``; the API answers ``departments.0.department``, and names
+    a list or an item that is not what it should be (``null``) by itself: ``departments``,
+    ``departments.0``. Such ``attr`` values become a pattern, and the error unions that hold
+    one are matched by their members instead of by a discriminator."""
     index = package_settings.LIST_INDEX_IN_API_SCHEMA
+    non_field = api_settings.NON_FIELD_ERRORS_KEY
     schemas = result.get("components", {}).get("schemas", {})
-    indexed = set()
+    patterned = set()
     for name, schema in schemas.items():
         values = schema.get("properties", {}).get("attr", {}).get("enum", [])
-        if len(values) == 1 and index in values[0].split("."):
-            parts = values[0].split(".")
-            pattern = r"\.".join("[0-9]+" if part == index else re.escape(part) for part in parts)
-            if parts[-2:] == [index, api_settings.NON_FIELD_ERRORS_KEY]:
-                # An item that is not an object at all (``null``) is named by its index alone.
-                pattern = pattern.removesuffix(r"\." + parts[-1]) + rf"(\.{parts[-1]})?"
-            schema["properties"]["attr"] = {"type": "string", "pattern": f"^{pattern}$"}
-            indexed.add(f"#/components/schemas/{name}")
+        parts = values[0].split(".") if len(values) == 1 else []
+        if len(parts) < 2:
+            continue
+        pattern = r"\.".join("[0-9]+" if part == index else re.escape(part) for part in parts)
+        if parts[-1] == non_field:
+            pattern = pattern.removesuffix(rf"\.{non_field}") + rf"(\.{non_field})?"
+        schema["properties"]["attr"] = {"type": "string", "pattern": f"^{pattern}$"}
+        patterned.add(f"#/components/schemas/{name}")
     for schema in schemas.values():
         members = {member.get("$ref") for member in schema.get("oneOf", [])}
-        if members & indexed and schema.get("discriminator", {}).get("propertyName") == "attr":
+        if members & patterned and schema.get("discriminator", {}).get("propertyName") == "attr":
             del schema["discriminator"]
     return result

@@ -283,7 +283,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        "dxapi.schema.describe_list_item_errors",
+        "dxapi.schema.describe_nested_error_names",
     ],
 }
 

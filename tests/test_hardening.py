@@ -155,3 +155,17 @@ def test_an_item_of_a_list_that_is_not_an_object_is_named_by_its_index(staff_api
 
     assert response.status_code == 400
     assert [error["attr"] for error in response.json()["errors"]] == ["departments.0"]
+
+
+def test_a_list_that_is_null_is_named_by_itself(staff_api) -> None:
+    response = staff_api.patch("/api/v1/initiatives/1/", {"departments": None}, format="json")
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["departments"]
+
+
+def test_a_list_without_search_ignores_the_search_parameter(api) -> None:
+    response = api.get("/api/v1/pillars/", {"search": "a\x00b"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 4

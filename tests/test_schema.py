@@ -96,7 +96,7 @@ def test_schema_endpoint_serves_the_schema(api) -> None:
     assert "/api/v1/initiatives/" in response.json()["paths"]
 
 
-def test_errors_inside_lists_are_described_by_their_index(schema: dict) -> None:
+def test_errors_inside_nested_fields_are_described_as_the_api_names_them(schema: dict) -> None:
     """The API names errors inside lists by index (``departments.0.department``); the
     schema describes them with a pattern, not with drf-standardized-errors' ``INDEX``."""
     components = schema["components"]["schemas"]
@@ -105,5 +105,11 @@ def test_errors_inside_lists_are_described_by_their_index(schema: dict) -> None:
 
     assert department["properties"]["attr"]["pattern"] == r"^departments\.[0-9]+\.department$"
     assert item["properties"]["attr"]["pattern"] == r"^departments\.[0-9]+(\.non_field_errors)?$"
+    assert (
+        components["InitiativesCreateDepartmentsNonFieldErrorsErrorComponent"]["properties"][
+            "attr"
+        ]["pattern"]
+        == r"^departments(\.non_field_errors)?$"
+    )
     assert "discriminator" not in components["InitiativesCreateError"]
     assert "INDEX" not in str([c.get("properties", {}).get("attr") for c in components.values()])
