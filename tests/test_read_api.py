@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from evaluations.api.serializers import InitiativeProgressSerializer
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
 from initiatives.models import KPI, Department, Initiative, Pillar, Plan, PolicyArea
 from tests.conftest import error_attrs, evaluation, initiative, numbers
@@ -316,6 +317,39 @@ def test_initiatives_list_nests_the_same_as_the_detail(api) -> None:
     )
     assert listed == get_ok(api, f"/api/v1/initiatives/{initiative(13).pk}/")
     assert {d["name"] for d in listed["departments"]} == {"総務部", "企画振興部"}
+
+
+@pytest.mark.parametrize("role", ["api", "secretariat"])
+def test_initiative_list_item_is_the_detail_representation(request, r7, role: str) -> None:
+    """The list builds its items from plain rows, the detail from a model instance; both go
+    through ``initiative_representation``, for the public and for the secretariat alike."""
+    Evaluation.objects.filter(round=r7, initiative=initiative(3)).update(rating=Rating.B)
+    KPI.objects.create(initiative=initiative(3), order=2, name="第二の指標", unit="件")
+    client = request.getfixturevalue(role)
+
+    (listed,) = [
+        row
+        for row in all_results(client, "/api/v1/initiatives/", {"plan": "akita-dx"})
+        if row["number"] == 3
+    ]
+    detail = get_ok(client, f"/api/v1/initiatives/{initiative(3).pk}/")
+
+    assert listed == detail
+    assert list(listed) == list(InitiativeProgressSerializer().fields)
+    assert [(d["code"], d["is_lead"]) for d in listed["departments"]] == [
+        ("suito", True),
+        ("kikaku-shinko", False),
+    ]
+    assert [(k["order"], k["unit"]) for k in listed["kpis"]] == [(1, "%"), (2, "件")]
+    assert [(r["fiscal_year_label"], r["rating"]) for r in listed["ratings"]] == [
+        ("R5", "C"),
+        ("R6", "A"),
+        *([("R7", "B")] if role == "secretariat" else []),
+    ]
+    # An evaluation's detail nests the same initiative, without the ratings.
+    evaluation_id = listed["ratings"][-1]["evaluation_id"]
+    nested = get_ok(client, f"/api/v1/evaluations/{evaluation_id}/")["initiative"]
+    assert nested == {key: value for key, value in detail.items() if key != "ratings"}
 
 
 def test_kpi_representation_with_targets_and_actuals(api) -> None:

@@ -1,3 +1,5 @@
+import functools
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -12,6 +14,7 @@ from initiatives.api.serializers import (
 )
 from initiatives.fiscal_years import as_of_label, year_fields
 from initiatives.models import Initiative
+from initiatives.selectors import InitiativeRows
 
 
 class FiscalYearFieldsMixin(serializers.Serializer):
@@ -189,6 +192,13 @@ class YearRatingSerializer(FiscalYearFieldsMixin, serializers.ModelSerializer):
         ]
 
 
+@functools.lru_cache(maxsize=256)
+def _year_fields(fiscal_year: int) -> dict[str, int | str]:
+    """``year_fields`` memoised: a page of initiatives repeats the same few years; callers
+    unpack (copy) the dict."""
+    return year_fields(fiscal_year)
+
+
 class InitiativeProgressSerializer(InitiativeSerializer):
     """An initiative with the ratings of the years the caller may see."""
 
@@ -199,11 +209,15 @@ class InitiativeProgressSerializer(InitiativeSerializer):
         fields = [*InitiativeSerializer.Meta.fields, "ratings"]
 
     @extend_schema_field(YearRatingSerializer(many=True))
-    def get_ratings(self, initiative: Initiative) -> list[dict]:
+    def get_ratings(self, initiative: Initiative | InitiativeRows) -> list[dict]:
         return [
-            {"evaluation_id": evaluation_id, **year_fields(fiscal_year), "rating": rating}
+            {"evaluation_id": evaluation_id, **_year_fields(fiscal_year), "rating": rating}
             for evaluation_id, fiscal_year, rating in initiative.visible_ratings
         ]
+
+    def to_representation(self, instance: Initiative | InitiativeRows) -> dict:
+        """``instance`` (a model instance or its rows) carries ``visible_ratings``."""
+        return {**super().to_representation(instance), "ratings": self.get_ratings(instance)}
 
 
 class KPIProgressSerializer(KPISerializer):

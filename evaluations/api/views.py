@@ -30,6 +30,7 @@ from initiatives.access import Actor, actor_for
 from initiatives.api.views import SECRETARIAT, InitiativeViewSet, KPIViewSet
 from initiatives.api.write_serializers import InitiativeWriteSerializer, KPIWriteSerializer
 from initiatives.models import KPI, Plan
+from initiatives.selectors import InitiativeValues, initiative_rows
 
 EVALUATION = "evaluation"
 KPI_ACTUAL = "kpi-actual"
@@ -437,8 +438,9 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
         return initiatives
 
     def paginate_queryset(self, queryset):
-        page = super().paginate_queryset(queryset)
-        return None if page is None else self.with_extras(page)
+        """The page read as plain rows (``initiatives.selectors``), not model instances."""
+        page = super().paginate_queryset(InitiativeValues(queryset))
+        return None if page is None else self.with_extras(initiative_rows(page))
 
     def get_object(self):
         return self.with_extras([super().get_object()])[0]

@@ -1,4 +1,3 @@
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dxapi.serializer_fields import FiscalYearLabelField, PlainDecimalField
@@ -12,6 +11,7 @@ from initiatives.models import (
     Plan,
     PolicyArea,
 )
+from initiatives.selectors import InitiativeRows
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -105,10 +105,48 @@ class InitiativeSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "number", "title"]
 
 
-def _listed(instance, prefetched: str, relation: str):
-    """A relation prefetched into a list by the viewset, or else read from its manager."""
-    items = getattr(instance, prefetched, None)
-    return items if items is not None else getattr(instance, relation).all()
+def initiative_representation(rows: InitiativeRows) -> dict:
+    """The JSON of an initiative, built from its plain rows: the list reads them with
+    ``values()``, a single initiative from its model instance (``InitiativeRows.of``)."""
+    row = rows.initiative
+    return {
+        "id": row["id"],
+        "plan": row["plan_id"],
+        "number": row["number"],
+        "title": row["title"],
+        "is_major": row["is_major"],
+        "relists": row["relists_id"],
+        "pillar": {
+            "id": row["policy_area__pillar_id"],
+            "order": row["policy_area__pillar__order"],
+            "name": row["policy_area__pillar__name"],
+            "theme": row["policy_area__pillar__theme"],
+        },
+        "policy_area": {
+            "id": row["policy_area_id"],
+            "number": row["policy_area__number"],
+            "name": row["policy_area__name"],
+        },
+        "departments": [
+            {
+                "id": item["department_id"],
+                "code": item["department__code"],
+                "name": item["department__name"],
+                "is_lead": item["is_lead"],
+            }
+            for item in rows.departments
+        ],
+        "kpis": [
+            {
+                "id": kpi["id"],
+                "order": kpi["order"],
+                "name": kpi["name"],
+                "unit": kpi["unit"],
+                "is_cumulative": kpi["is_cumulative"],
+            }
+            for kpi in rows.kpis
+        ],
+    }
 
 
 class InitiativeSerializer(serializers.ModelSerializer):
@@ -119,10 +157,12 @@ class InitiativeSerializer(serializers.ModelSerializer):
     costs several times more than the dict it produces.
     """
 
-    pillar = serializers.SerializerMethodField()
-    policy_area = serializers.SerializerMethodField()
-    departments = serializers.SerializerMethodField()
-    kpis = serializers.SerializerMethodField()
+    # The fields document the schema; the JSON is ``initiative_representation``'s, from a
+    # model instance or from the rows that lists read (``initiatives.selectors``).
+    pillar = PillarSummarySerializer(read_only=True)
+    policy_area = PolicyAreaSummarySerializer(read_only=True)
+    departments = ResponsibleDepartmentSerializer(many=True, read_only=True)
+    kpis = KPISummarySerializer(many=True, read_only=True)
 
     class Meta:
         model = Initiative
@@ -139,40 +179,10 @@ class InitiativeSerializer(serializers.ModelSerializer):
             "kpis",
         ]
 
-    @extend_schema_field(PillarSummarySerializer)
-    def get_pillar(self, initiative: Initiative) -> dict:
-        pillar = initiative.policy_area.pillar
-        return {"id": pillar.id, "order": pillar.order, "name": pillar.name, "theme": pillar.theme}
-
-    @extend_schema_field(PolicyAreaSummarySerializer)
-    def get_policy_area(self, initiative: Initiative) -> dict:
-        area = initiative.policy_area
-        return {"id": area.id, "number": area.number, "name": area.name}
-
-    @extend_schema_field(ResponsibleDepartmentSerializer(many=True))
-    def get_departments(self, initiative: Initiative) -> list[dict]:
-        return [
-            {
-                "id": item.department.id,
-                "code": item.department.code,
-                "name": item.department.name,
-                "is_lead": item.is_lead,
-            }
-            for item in _listed(initiative, "responsibility_list", "responsibilities")
-        ]
-
-    @extend_schema_field(KPISummarySerializer(many=True))
-    def get_kpis(self, initiative: Initiative) -> list[dict]:
-        return [
-            {
-                "id": kpi.id,
-                "order": kpi.order,
-                "name": kpi.name,
-                "unit": kpi.unit,
-                "is_cumulative": kpi.is_cumulative,
-            }
-            for kpi in _listed(initiative, "kpi_list", "kpis")
-        ]
+    def to_representation(self, instance: Initiative | InitiativeRows) -> dict:
+        if not isinstance(instance, InitiativeRows):
+            instance = InitiativeRows.of(instance)
+        return initiative_representation(instance)
 
 
 class KPISerializer(serializers.ModelSerializer):

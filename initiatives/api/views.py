@@ -19,6 +19,7 @@ from initiatives.models import (
     Plan,
     PolicyArea,
 )
+from initiatives.selectors import RESPONSIBILITY_ORDER
 
 SECRETARIAT = "The plan's secretariat"
 
@@ -159,7 +160,9 @@ def initiative_queryset():
             # Into lists (to_attr): cheaper than a related manager per row.
             Prefetch(
                 "responsibilities",
-                queryset=InitiativeDepartment.objects.select_related("department"),
+                queryset=InitiativeDepartment.objects.select_related("department").order_by(
+                    *RESPONSIBILITY_ORDER
+                ),
                 to_attr="responsibility_list",
             ),
             Prefetch("kpis", queryset=KPI.objects.order_by("order"), to_attr="kpi_list"),
