@@ -394,6 +394,36 @@ def p2_list(port: int, plan_codes: list[str], runs: int, threads: int) -> dict:
     }
 
 
+def cursor_pages(port: int, dsn: str, runs: int) -> dict:
+    """The whole public list of evaluations (no filter), first and deep pages of 50: page
+    numbers (COUNT(*) and a sort of every visible row) against cursor pages (an id range)."""
+    import base64
+
+    import psycopg
+
+    with psycopg.connect(dsn) as pg:
+        total, deep_id = pg.execute(
+            "SELECT count(*), percentile_disc(0.9) WITHIN GROUP (ORDER BY e.id) "
+            "FROM evaluations_evaluation e JOIN evaluations_round r ON r.id = e.round_id "
+            "WHERE r.status = 'published'"
+        ).fetchone()
+    deep_page = max(1, int(total * 0.9) // 50)
+    deep_cursor = base64.b64encode(urlencode({"p": deep_id}).encode()).decode()
+    paths = {
+        "page_first": "/api/v1/evaluations/?page_size=50",
+        "cursor_first": "/api/v1/evaluations/?page_size=50&pagination=cursor",
+        "page_deep": f"/api/v1/evaluations/?page_size=50&page={deep_page}",
+        "cursor_deep": f"/api/v1/evaluations/?page_size=50&{urlencode({'cursor': deep_cursor})}",
+    }
+    timed = {name: [] for name in paths}
+    for _ in range(runs):
+        for name, path in paths.items():
+            timed[name].append(statistics.median(timed_requests(port, path, 5)))
+    result = {"rows": total, "paths": paths}
+    result.update({f"{name}_seconds": summary(values) for name, values in timed.items()})
+    return result
+
+
 def p3_import(env: dict, rows: int) -> dict:
     output = RESULTS / f"import-{os.getpid()}.json"
     started = time.perf_counter()
@@ -591,7 +621,7 @@ def main() -> None:
         "--skip",
         action="append",
         default=[],
-        choices=["p1", "p2", "p3", "p4", "explain", "load"],
+        choices=["p1", "p2", "p3", "p4", "cursor", "explain", "load"],
     )
     arguments = parser.parse_args()
     plans, per_plan, years, kpis, export_initiatives = SCALES[arguments.scale]
@@ -723,6 +753,9 @@ def main() -> None:
             report["p2_initiative_list"] = p2_list(
                 arguments.port, [middle], arguments.runs, arguments.client_threads
             )
+        if "cursor" not in arguments.skip:
+            log("page numbers and cursor pages of the public evaluation list")
+            report["cursor_pages"] = cursor_pages(arguments.port, dsn, arguments.runs)
         if "explain" not in arguments.skip:
             log("EXPLAIN ANALYZE")
             report["explain"] = explain(dsn, middle, year)
@@ -785,6 +818,14 @@ def render(report: dict) -> str:
             f"  ratio {p2['ratio_api_vs_bare_throughput']:.2f}x (goal >= 0.7x); same JSON: "
             f"{p2['same_json']}; errors {p2['errors']}",
             f"  queries per request: {p2['queries_per_request']}",
+        ]
+    if pages := report.get("cursor_pages"):
+        lines += [
+            f"Public evaluation list ({pages['rows']} rows), pages of 50 (median [min-max]):",
+            f"  first page: page number {ms(pages['page_first_seconds'])}, "
+            f"cursor {ms(pages['cursor_first_seconds'])}",
+            f"  at 90%:     page number {ms(pages['page_deep_seconds'])}, "
+            f"cursor {ms(pages['cursor_deep_seconds'])}",
         ]
     if p3 := report.get("p3_import"):
         lines.append(

@@ -117,3 +117,11 @@ class SearchFilter(DRFSearchFilter):
             return super().get_search_terms(request)
         except exceptions.ValidationError as error:
             raise exceptions.ValidationError({self.search_param: error.detail}) from error
+
+
+class ChoiceFilter(filters.ChoiceFilter):
+    """A choice, or an empty value for any (``?status=``, as a form's "all" sends it): the
+    empty value is one of the documented choices."""
+
+    def __init__(self, *args, choices, **kwargs) -> None:
+        super().__init__(*args, choices=[("", "any"), *choices], **kwargs)

@@ -169,3 +169,17 @@ def test_a_list_without_search_ignores_the_search_parameter(api) -> None:
 
     assert response.status_code == 200
     assert response.json()["count"] == 4
+
+
+@pytest.mark.parametrize(("params", "count"), [({"rating": ""}, 91), ({"rating": "C"}, 5)])
+def test_an_empty_choice_means_any(api, params: dict, count: int) -> None:
+    body = api.get("/api/v1/evaluations/", {"fiscal_year": "R6", **params}).json()
+
+    assert body["count"] == count
+
+
+def test_a_choice_that_is_not_one_is_a_400(api) -> None:
+    response = api.get("/api/v1/evaluations/", {"status": "finished"})
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["status"]

@@ -1,6 +1,7 @@
 from django_filters import rest_framework as filters
 
 from dxapi.filters import (
+    ChoiceFilter,
     FiscalYearFilter,
     IntegerFilter,
     PlanFilter,
@@ -23,7 +24,7 @@ def department_lookup(value: str) -> dict[str, str]:
 class RoundFilter(StrictFilterSet):
     plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
     fiscal_year = FiscalYearFilter(help_text="Fiscal year: 2024, R6 or 令和6年度.")
-    status = filters.ChoiceFilter(choices=RoundStatus.choices)
+    status = ChoiceFilter(choices=RoundStatus.choices)
 
     class Meta:
         model = Round
@@ -35,8 +36,8 @@ class EvaluationFilter(StrictFilterSet):
     fiscal_year = FiscalYearFilter(
         field_name="round__fiscal_year", help_text="Fiscal year: 2024, R6 or 令和6年度."
     )
-    rating = filters.ChoiceFilter(choices=Rating.choices)
-    status = filters.ChoiceFilter(choices=EvaluationStatus.choices)
+    rating = ChoiceFilter(choices=Rating.choices)
+    status = ChoiceFilter(choices=EvaluationStatus.choices)
     pillar = IntegerFilter(field_name="initiative__policy_area__pillar", help_text="Pillar id.")
     policy_area = IntegerFilter(field_name="initiative__policy_area", help_text="Policy area id.")
     department = filters.CharFilter(
@@ -88,7 +89,7 @@ class InitiativeProgressFilter(InitiativeFilter):
     fiscal_year = FiscalYearFilter(
         method="filter_by_evaluation", help_text="Fiscal year: 2024, R6 or 令和6年度."
     )
-    rating = filters.ChoiceFilter(
+    rating = ChoiceFilter(
         choices=Rating.choices,
         method="filter_by_evaluation",
         help_text="Rating in `fiscal_year` (or in any year when none is given).",
