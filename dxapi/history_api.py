@@ -1,6 +1,7 @@
 """``GET …/{id}/history/``: the versions of a record, newest first, each with who changed
 what (before and after), when, in which request and why."""
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,9 +16,8 @@ from dxapi.pagination import StandardPagination
 
 CHANGE_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 HIDDEN_FIELDS = {"updated_at", "created_at"}
-# What tells who worked on a record; ``HistoryMixin.may_see_who_changed`` decides who sees it.
+# What tells who made a change; ``HistoryMixin.may_see_who_changed`` decides who sees it.
 WHO_ENTRY_KEYS = ("user", "api_key", "request_id", "reason")
-WHO_FIELDS = {"submitted_by", "approved_by", "review_comment"}
 
 
 class FieldChangeSerializer(serializers.Serializer):
@@ -58,9 +58,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def history_of(instance, *, show_who: bool = True) -> list[dict[str, Any]]:
+def history_of(
+    instance, *, show_who: bool = True, withheld_fields: Iterable[str] = ()
+) -> list[dict[str, Any]]:
     """Every version of ``instance`` with its changes against the version before; without
-    ``show_who``, without who made them (``WHO_ENTRY_KEYS``, ``WHO_FIELDS``)."""
+    ``show_who``, without who made them (``WHO_ENTRY_KEYS``) and without the changes of the
+    fields that tell it (``withheld_fields``)."""
     records = list(
         instance.history.select_related("history_user").order_by("history_date", "history_id")
     )
@@ -70,7 +73,7 @@ def history_of(instance, *, show_who: bool = True) -> list[dict[str, Any]]:
         if previous is None:
             changes = []
         else:
-            hidden = HIDDEN_FIELDS if show_who else HIDDEN_FIELDS | WHO_FIELDS
+            hidden = HIDDEN_FIELDS if show_who else HIDDEN_FIELDS | set(withheld_fields)
             delta = record.diff_against(previous, excluded_fields=hidden)
             changes = [
                 {"field": change.field, "old": _plain(change.old), "new": _plain(change.new)}
@@ -96,6 +99,9 @@ class HistoryMixin:
     """Adds ``history`` to a viewset: visible to whoever may see the object (404 otherwise);
     who made each change only to those ``may_see_who_changed`` admits."""
 
+    # Fields of the model that tell who worked on it, withheld with the rest.
+    history_withheld_fields: Iterable[str] = ()
+
     def may_see_who_changed(self, instance) -> bool:
         raise NotImplementedError
 
@@ -114,7 +120,11 @@ class HistoryMixin:
     @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk=None) -> Response:
         instance = self.get_object()
-        entries = history_of(instance, show_who=self.may_see_who_changed(instance))
+        entries = history_of(
+            instance,
+            show_who=self.may_see_who_changed(instance),
+            withheld_fields=self.history_withheld_fields,
+        )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(HistoryRecordSerializer(page, many=True).data)

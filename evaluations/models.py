@@ -69,6 +69,11 @@ class Round(models.Model):
         return self.status == RoundStatus.PUBLISHED
 
 
+# Who reviewed an evaluation and what they wrote, and the value each shows to callers who may
+# not see who worked on it (``initiatives.access.may_see_who_changed``).
+REVIEWER_FIELDS_WITHHELD = {"submitted_by": None, "approved_by": None, "review_comment": ""}
+
+
 class Evaluation(models.Model):
     """An initiative's evaluation in one round: rating, plan, progress and next actions."""
 

@@ -193,5 +193,5 @@ def differing_from_suggestion(evaluations: QuerySet[Evaluation], differs: bool):
 
 def may_see_who_changed_initiative(actor: Actor, initiative: Initiative) -> bool:
     """``access.may_see_who_changed`` for an initiative and its evaluations."""
-    departments = set(initiative.departments.values_list("id", flat=True))
+    departments = initiative.departments.values_list("id", flat=True)  # read only if needed
     return may_see_who_changed(actor, plan_id=initiative.plan_id, department_ids=departments)

@@ -13,6 +13,7 @@ selectors that scope every queryset, the permission classes and the services all
 - anyone else: published rounds only.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -58,11 +59,17 @@ class Actor:
 ANONYMOUS = Actor()
 
 
-def may_see_who_changed(actor: Actor, *, plan_id: int, department_ids: set[int]) -> bool:
+def may_see_who_changed(actor: Actor, *, plan_id: int, department_ids: Iterable[int]) -> bool:
     """Who changed a record (user names, API keys, request ids, review comments) is for the
     people who work on it: the plan's secretariat and its departments' members and keys. The
-    public reads the history of published records without them."""
-    return actor.is_secretariat_of(plan_id) or bool(actor.readable_department_ids & department_ids)
+    public reads the history of published records without them.
+
+    ``department_ids`` is read only for callers who are members of some department, so it
+    may be a lazy queryset: the public's reads cost no query."""
+    if actor.is_secretariat_of(plan_id):
+        return True
+    readable = actor.readable_department_ids
+    return bool(readable) and not readable.isdisjoint(department_ids)
 
 
 def actor_for_user(user: User | None) -> Actor:

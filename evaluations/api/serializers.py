@@ -5,7 +5,14 @@ from rest_framework import serializers
 
 from dxapi.serializer_fields import FiscalYearLabelField, PlainDecimalField
 from evaluations import rating_rules
-from evaluations.models import RATED, Evaluation, KPIActual, Rating, Round
+from evaluations.models import (
+    RATED,
+    REVIEWER_FIELDS_WITHHELD,
+    Evaluation,
+    KPIActual,
+    Rating,
+    Round,
+)
 from initiatives.api.serializers import (
     InitiativeSerializer,
     InitiativeSummarySerializer,
@@ -174,7 +181,7 @@ class EvaluationDetailSerializer(EvaluationSerializer):
         ``access.may_see_who_changed``)."""
         data = super().to_representation(evaluation)
         if not self.context.get("show_who", False):
-            data.update(submitted_by=None, approved_by=None, review_comment="")
+            data.update(REVIEWER_FIELDS_WITHHELD)
         return data
 
 

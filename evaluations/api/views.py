@@ -18,6 +18,7 @@ from dxapi.schema import crud_docs, read_only_docs
 from evaluations import services
 from evaluations.api import filters, serializers, write_serializers
 from evaluations.api.aggregate_views import FiscalYearParamField
+from evaluations.models import REVIEWER_FIELDS_WITHHELD
 from evaluations.selectors import (
     evaluations_visible_to,
     kpi_actuals_visible_to,
@@ -126,6 +127,7 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
 @extend_validation_errors(["invalid"], field_name="rating_reason", actions=["submit"])
 class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadViewSet):
     etag_kind = EVALUATION
+    history_withheld_fields = REVIEWER_FIELDS_WITHHELD.keys()
     permission_classes = [ReadAnyoneWriteAuthenticated]
     pagination_class = CursorablePagination
     filterset_class = filters.EvaluationFilter
