@@ -3,14 +3,11 @@
 import sys
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evaluations.exchange import exporter
-from initiatives.access import Actor, actor_for_user
+from evaluations.management.actors import command_actor
 from initiatives.models import Plan
-
-SYSTEM = Actor(is_superuser=True)
 
 
 class Command(BaseCommand):
@@ -29,12 +26,7 @@ class Command(BaseCommand):
         plan = Plan.objects.filter(code=code).first()
         if plan is None:
             raise CommandError(f"No plan '{code}'.")
-        actor = SYSTEM
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"No user '{options['user']}'.")
-            actor = actor_for_user(user)
+        actor = command_actor(options["user"])
         if table:
             chunks = exporter.table_chunks(actor=actor, plan=plan, table=table)
         else:

@@ -3,18 +3,14 @@
 import sys
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evaluations.exchange.importer import ImportValidationError, progress_import
 from evaluations.exchange.sheets import SheetError, read_sheet
-from initiatives.access import Actor, actor_for_user
+from evaluations.management.actors import command_actor
 from initiatives.fiscal_years import parse_fiscal_year
 from initiatives.models import Plan
-
-# Without --user the command acts as an administrator (it is run on the server).
-SYSTEM = Actor(is_superuser=True)
 
 
 class Command(BaseCommand):
@@ -45,12 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"No plan '{plan}'.") from error
         except (OSError, ValueError, SheetError) as error:
             raise CommandError(str(error)) from error
-        actor = SYSTEM
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"No user '{options['user']}'.")
-            actor = actor_for_user(user)
+        actor = command_actor(options["user"])
         progress = self._progress if sys.stderr.isatty() else None
         try:
             result = progress_import(
