@@ -2,9 +2,11 @@
 
 ``/bench/bare/initiatives/?plan=<code>&page_size=N&page=P`` returns the same JSON as
 ``/api/v1/initiatives/?plan=<code>`` for an anonymous caller (pagination envelope, pillar,
-policy area, departments with lead flag, KPIs, the ratings of published rounds), built with
-``values()`` and ``orjson`` instead of DRF: no serializers, no filter backends, no
-throttling, no authentication. It is what the API would cost with a hand-written path.
+policy area, departments with lead flag, KPIs, the ratings of published rounds), built from
+the same ``values()`` rows (``initiatives.selectors``) and the same dict
+(``initiative_representation``) with ``orjson`` instead of DRF: no serializers, no filter
+backends, no throttling, no authentication, no visibility rules beyond "published". It is
+what the API would cost with a hand-written path.
 """
 
 from collections import defaultdict
@@ -15,8 +17,10 @@ from django.urls import include, path
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from evaluations.models import Evaluation, RoundStatus
-from initiatives.fiscal_years import long_label, short_label
-from initiatives.models import KPI, Initiative, InitiativeDepartment, Plan
+from initiatives.api.serializers import initiative_representation
+from initiatives.fiscal_years import year_fields
+from initiatives.models import Initiative, Plan
+from initiatives.selectors import INITIATIVE_COLUMNS, initiative_rows
 
 MAX_PAGE_SIZE = 200
 
@@ -30,85 +34,21 @@ def bare_initiatives(request):
     page = int(request.GET.get("page", 1))
     initiatives = Initiative.objects.filter(plan_id=plan_id).order_by("plan_id", "number")
     count = initiatives.count()
-    rows = list(
-        initiatives[(page - 1) * page_size : page * page_size].values(
-            "id",
-            "plan_id",
-            "number",
-            "title",
-            "is_major",
-            "relists_id",
-            "policy_area_id",
-            "policy_area__number",
-            "policy_area__name",
-            "policy_area__pillar_id",
-            "policy_area__pillar__order",
-            "policy_area__pillar__name",
-            "policy_area__pillar__theme",
-        )
-    )
-    ids = [row["id"] for row in rows]
-    departments = defaultdict(list)
-    for item in (
-        InitiativeDepartment.objects.filter(initiative_id__in=ids)
-        .order_by("initiative_id", "-is_lead", "department__order")
-        .values("initiative_id", "department_id", "department__code", "department__name", "is_lead")
-    ):
-        departments[item["initiative_id"]].append(
-            {
-                "id": item["department_id"],
-                "code": item["department__code"],
-                "name": item["department__name"],
-                "is_lead": item["is_lead"],
-            }
-        )
-    kpis = defaultdict(list)
-    for item in (
-        KPI.objects.filter(initiative_id__in=ids)
-        .order_by("initiative_id", "order")
-        .values("initiative_id", "id", "order", "name", "unit", "is_cumulative")
-    ):
-        kpis[item.pop("initiative_id")].append(item)
+    rows = list(initiatives[(page - 1) * page_size : page * page_size].values(*INITIATIVE_COLUMNS))
     ratings = defaultdict(list)
-    for item in (
-        Evaluation.objects.filter(initiative_id__in=ids, round__status=RoundStatus.PUBLISHED)
+    for initiative_id, evaluation_id, year, rating in (
+        Evaluation.objects.filter(
+            initiative_id__in=[row["id"] for row in rows], round__status=RoundStatus.PUBLISHED
+        )
         .order_by("initiative_id", "round__fiscal_year")
-        .values("initiative_id", "id", "round__fiscal_year", "rating")
+        .values_list("initiative_id", "id", "round__fiscal_year", "rating")
     ):
-        year = item["round__fiscal_year"]
-        ratings[item["initiative_id"]].append(
-            {
-                "evaluation_id": item["id"],
-                "fiscal_year": year,
-                "fiscal_year_label": short_label(year),
-                "fiscal_year_label_ja": long_label(year),
-                "rating": item["rating"],
-            }
+        ratings[initiative_id].append(
+            {"evaluation_id": evaluation_id, **year_fields(year), "rating": rating}
         )
     results = [
-        {
-            "id": row["id"],
-            "plan": row["plan_id"],
-            "number": row["number"],
-            "title": row["title"],
-            "is_major": row["is_major"],
-            "relists": row["relists_id"],
-            "pillar": {
-                "id": row["policy_area__pillar_id"],
-                "order": row["policy_area__pillar__order"],
-                "name": row["policy_area__pillar__name"],
-                "theme": row["policy_area__pillar__theme"],
-            },
-            "policy_area": {
-                "id": row["policy_area_id"],
-                "number": row["policy_area__number"],
-                "name": row["policy_area__name"],
-            },
-            "departments": departments[row["id"]],
-            "kpis": kpis[row["id"]],
-            "ratings": ratings[row["id"]],
-        }
-        for row in rows
+        {**initiative_representation(item), "ratings": ratings[item.pk]}
+        for item in initiative_rows(rows)
     ]
     url = request.build_absolute_uri()
     next_url = replace_query_param(url, "page", page + 1) if page * page_size < count else None
