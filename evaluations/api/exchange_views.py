@@ -2,6 +2,7 @@
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -101,7 +102,7 @@ class ImportErrorResponseSerializer(serializers.Serializer):
 
 def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
 
 
@@ -228,7 +229,7 @@ class PlanDocumentExportView(APIView):
         response = StreamingHttpResponse(
             (chunk.encode() for chunk in chunks), content_type="application/json; charset=utf-8"
         )
-        response["Content-Disposition"] = f'attachment; filename="{plan.code}.json"'
+        response["Content-Disposition"] = content_disposition_header(True, f"{plan.code}.json")
         return response
 
 
@@ -262,6 +263,7 @@ class PlanTableExportView(APIView):
             raise NotFound(f"No table '{table}'.")
         chunks = exporter.table_chunks(actor=actor_for(request), plan=plan, table=table)
         response = StreamingHttpResponse(chunks, content_type=CSV_MIME)
-        filename = f"{plan.code}-{table}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"{plan.code}-{table}.csv"
+        )
         return response

@@ -1,6 +1,7 @@
 """The yearly progress report: JSON, printable HTML with a chart, CSV and XLSX of the table."""
 
 from django.http import Http404
+from django.utils.http import content_disposition_header
 from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
@@ -128,5 +129,5 @@ class YearlyReportView(AggregateView):
             filename = (
                 f"{plan.code}-{report['fiscal_year_label']}.{request.accepted_renderer.format}"
             )
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            response["Content-Disposition"] = content_disposition_header(True, filename)
         return response
