@@ -107,6 +107,8 @@ class StrictFilterSet(filters.FilterSet):
 class SearchFilter(DRFSearchFilter):
     """DRF's search, with its refusals (a NUL character) naming the ``search`` parameter."""
 
+    validation_error_codes = {"null_characters_not_allowed", "surrogate_characters_not_allowed"}
+
     def filter_queryset(self, request, queryset, view):
         if not self.get_search_fields(view, request):
             return queryset  # a list without search ignores the parameter, as it does others

@@ -41,6 +41,8 @@ class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+    # The error codes of its parameters, for the schema (dxapi.schema).
+    validation_error_codes: dict[str, set[str]] = {"page_size": {"invalid"}}
 
     def get_page_size(self, request: Request) -> int:
         return page_size_from(request, self.page_size)
@@ -87,6 +89,14 @@ class CursorablePagination(StandardPagination):
     previous page's link) walks the list by id instead and leaves out ``count``: for clients
     that read whole lists of millions of rows, where counting and sorting them for every page
     would cost more than the page itself."""
+
+    validation_error_codes = {
+        **StandardPagination.validation_error_codes,
+        CURSOR_PARAM: {"invalid"},
+        PAGINATION_PARAM: {"invalid_choice"},
+        "page": {"invalid"},
+        "ordering": {"invalid"},
+    }
 
     def __init__(self) -> None:
         self.cursor: IdCursorPagination | None = None

@@ -14,7 +14,7 @@ from drf_standardized_errors.settings import package_settings
 from rest_framework import permissions
 from rest_framework.settings import api_settings
 
-from dxapi.pagination import CURSOR_PARAM, PAGINATION_PARAM, CursorablePagination
+from dxapi.filters import SearchFilter
 
 
 def read_only_docs(*, plural: str, singular: str, description: str):
@@ -62,9 +62,6 @@ def crud_docs(*, plural: str, singular: str, description: str, read, write, who:
             ),
         ),
     )
-
-
-SEARCH_ERROR_CODES = {"null_characters_not_allowed", "surrogate_characters_not_allowed"}
 
 
 class AutoSchema(StandardErrorsAutoSchema):
@@ -140,8 +137,8 @@ class AutoSchema(StandardErrorsAutoSchema):
 
     def _determine_fields_with_error_codes(self) -> list[InputDataField]:
         fields = super()._determine_fields_with_error_codes()
-        if (query := self._query_serializer()) is not None:
-            fields += get_serializer_fields_with_error_codes(get_flat_serializer_fields(query))
+        if not self._is_write():  # the query serializer's fields, if the view has one
+            fields += get_serializer_fields_with_error_codes(self._input_fields())
         return fields
 
     def _get_validation_error_codes_by_field(self, data_fields) -> dict[str, set[str]]:
@@ -151,16 +148,10 @@ class AutoSchema(StandardErrorsAutoSchema):
                 field_codes.add("invalid")
             codes[api_settings.NON_FIELD_ERRORS_KEY].update({"invalid", "unique_together"})
         if self._is_list_view() and getattr(self.view, "search_fields", None):
-            codes["search"].update(
-                {"null_characters_not_allowed", "surrogate_characters_not_allowed"}
-            )
+            codes[SearchFilter.search_param].update(SearchFilter.validation_error_codes)
         if self._paginated_list():
-            codes["page_size"].add("invalid")
-            if isinstance(self._get_paginator(), CursorablePagination):
-                codes[CURSOR_PARAM].add("invalid")
-                codes[PAGINATION_PARAM].add("invalid_choice")
-                codes["page"].add("invalid")
-                codes["ordering"].add("invalid")
+            for name, parameter_codes in self._get_paginator().validation_error_codes.items():
+                codes[name].update(parameter_codes)
         return codes
 
 
