@@ -92,15 +92,12 @@ class IntegerFilter(filters.NumberFilter):
 
 class StrictFilterSet(filters.FilterSet):
     """Refuses values its filters cannot read (400 naming the parameter) instead of ignoring
-    them: booleans and numbers generated from model fields are strict too."""
+    them: the boolean filters generated from model fields are strict too (numbers are
+    declared, as ``IntegerFilter``)."""
 
     FILTER_DEFAULTS = {
         **filters.FilterSet.FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": StrictBooleanFilter},
-        models.IntegerField: {"filter_class": IntegerFilter},
-        models.PositiveIntegerField: {"filter_class": IntegerFilter},
-        models.PositiveSmallIntegerField: {"filter_class": IntegerFilter},
-        models.SmallIntegerField: {"filter_class": IntegerFilter},
     }
 
 
