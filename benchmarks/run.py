@@ -246,7 +246,7 @@ def p1_aggregates(port: int, dsn: str, plan_code: str, year: int, runs: int) -> 
     from django.test.utils import CaptureQueriesContext
 
     from evaluations import aggregates
-    from evaluations.selectors import evaluations_visible_to
+    from evaluations.policy import evaluations_visible_to
     from initiatives.access import ANONYMOUS
     from initiatives.models import Plan
 
@@ -541,7 +541,10 @@ def load_test_setup(plan_codes: list[str], open_year: int, path: Path) -> dict:
     ApiKey.objects.filter(plan=plan, name__startswith="loadtest-").delete()
     for department in Department.objects.filter(plan=plan):
         _, key = ApiKey.objects.create_key(
-            name=f"loadtest-{department.code}", plan=plan, department=department, can_write=True
+            name=f"loadtest-{department.code}",
+            plan=plan,
+            department=department,
+            role="editor",
         )
         keys[department.pk] = key
     leads = dict(

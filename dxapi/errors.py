@@ -4,6 +4,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 
+class StateConflict(Exception):
+    """An action that the record's current state does not allow (HTTP 409); the apps raise
+    their own subclasses."""
+
+    def __init__(self, message: str, *, current_state: str) -> None:
+        super().__init__(message)
+        self.current_state = current_state
+
+
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 

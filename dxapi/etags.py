@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from evaluations.services import Precondition
+from dxapi.versions import Precondition
 
 
 class PreconditionRequired(exceptions.APIException):

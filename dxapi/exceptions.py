@@ -12,8 +12,9 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 
+from dxapi.errors import StateConflict
 from dxapi.etags import PreconditionFailed, PreconditionRequired
-from evaluations.services import StaleVersion, VersionRequired, WorkflowConflict
+from dxapi.versions import StaleVersion, VersionRequired
 
 
 class Conflict(exceptions.APIException):
@@ -24,7 +25,7 @@ class Conflict(exceptions.APIException):
 
 class DomainExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
-        if isinstance(exc, WorkflowConflict):
+        if isinstance(exc, StateConflict):
             return Conflict(f"{exc} (current state: {exc.current_state})", code="invalid_state")
         if isinstance(exc, VersionRequired):
             return PreconditionRequired()

@@ -9,32 +9,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
-from initiatives.fiscal_years import parse_fiscal_year
-
 
 def is_id(value: str) -> bool:
     """An id in a parameter that also takes a code: ASCII digits only (``"³"`` is a code)."""
     return value.isascii() and value.isdigit()
 
 
-class FiscalYearFormField(forms.CharField):
-    default_error_messages = {"invalid": "Not a fiscal year: use a year such as 2024 or R6."}
-
-    def clean(self, value: str | None) -> int | None:
-        value = super().clean(value)
-        if value in (None, ""):
-            return None
-        try:
-            return parse_fiscal_year(value)
-        except ValueError as error:
-            raise ValidationError("%(reason)s", code="invalid", params={"reason": error}) from error
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class FiscalYearFilter(filters.Filter):
-    """A fiscal year given as ``2024``, ``R6`` or ``令和6年度``."""
-
-    field_class = FiscalYearFormField
+def id_or_code(value: str, path: str = "") -> dict[str, int | str]:
+    """The lookup of a record named by id or code, e.g. ``{"plan__code": "akita-dx"}`` or
+    ``{"plan__id": 1}`` for ``path="plan__"``: the one reading of such parameters."""
+    return {f"{path}id": int(value)} if is_id(value) else {f"{path}code": value}
 
 
 class PlanFormField(forms.CharField):
@@ -44,7 +28,7 @@ class PlanFormField(forms.CharField):
         value = super().clean(value)
         if value in (None, ""):
             return None
-        return {"id": int(value)} if is_id(value) else {"code": value}
+        return id_or_code(value)
 
 
 @extend_schema_field(OpenApiTypes.STR)

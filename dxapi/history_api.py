@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from dxapi.numbers import plain_decimal
 from dxapi.pagination import StandardPagination
 
 CHANGE_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
@@ -52,7 +53,7 @@ class HistoryPageSerializer(serializers.Serializer):
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return f"{value.normalize():f}"
+        return plain_decimal(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value

@@ -3,11 +3,10 @@
 from decimal import Decimal
 
 from django.db import models
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from initiatives.fiscal_years import long_label, short_label
+from dxapi.numbers import plain_decimal
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "example": "80.9"})
@@ -22,19 +21,7 @@ class PlainDecimalField(serializers.DecimalField):
     def to_representation(self, value: Decimal | None) -> str | None:
         if value is None:
             return None
-        return f"{Decimal(value).normalize():f}"
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class FiscalYearLabelField(serializers.ReadOnlyField):
-    """``2024`` -> ``"R6"``; with ``japanese=True`` -> ``"令和6年度"``."""
-
-    def __init__(self, *, japanese: bool = False, **kwargs) -> None:
-        self.japanese = japanese
-        super().__init__(**kwargs)
-
-    def to_representation(self, value: int) -> str:
-        return long_label(value) if self.japanese else short_label(value)
+        return plain_decimal(value)
 
 
 class TextOnlyMixin:

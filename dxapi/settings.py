@@ -38,7 +38,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "initiatives.admin_site.DxAdminConfig",  # django.contrib.admin with DxAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -108,11 +108,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and POOL_MA
         "timeout": 10,
     }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Each transaction takes SQLite's write lock when it begins: writers queue (up to the
+    # timeout) instead of failing when two of them upgrade a read to a write at once, and a
+    # transaction that read a version writes before anyone else can change it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # login throttling: refuses locked-out logins
     "django.contrib.auth.backends.ModelBackend",
+    # Admin permissions that follow from a user's memberships (``initiatives.backends``).
+    "initiatives.backends.RoleBackend",
 ]
 # Login throttling (django-axes): after 5 failed logins of a user from an address, that
 # user and address are locked out for 15 minutes.
@@ -195,7 +205,7 @@ REST_FRAMEWORK = {
         "user": os.environ.get("THROTTLE_USER", "3000/minute"),
         "api_key": os.environ.get("THROTTLE_API_KEY", "6000/minute"),
     },
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["initiatives.api.permissions.IsAuthenticatedActor"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "dxapi.filters.SearchFilter",

@@ -1,6 +1,10 @@
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
-from initiatives.models import ApiKey
+
+def _api_key_prefix(request) -> str | None:
+    """The prefix of the API key the request authenticated with (an auth object with a
+    ``prefix``: ``initiatives.authentication``), or ``None``."""
+    return getattr(getattr(request, "auth", None), "prefix", None)
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -9,16 +13,16 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view) -> str | None:
-        api_key = getattr(request, "auth", None)
-        if not isinstance(api_key, ApiKey):
+        prefix = _api_key_prefix(request)
+        if prefix is None:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": api_key.prefix}
+        return self.cache_format % {"scope": self.scope, "ident": prefix}
 
 
 class AnonymousRateThrottle(AnonRateThrottle):
     """Anonymous callers by address; requests made with an API key have their own rate."""
 
     def get_cache_key(self, request, view) -> str | None:
-        if isinstance(getattr(request, "auth", None), ApiKey):
+        if _api_key_prefix(request) is not None:
             return None
         return super().get_cache_key(request, view)

@@ -1,40 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
 
 from dxapi import health
-from evaluations.api import aggregate_views, report_views
-from evaluations.api import views as evaluation_views
-from initiatives.api import views as structure_views
 
-router = DefaultRouter()
-router.register("plans", structure_views.PlanViewSet, basename="plan")
-router.register("departments", structure_views.DepartmentViewSet, basename="department")
-router.register("pillars", structure_views.PillarViewSet, basename="pillar")
-router.register("policy-areas", structure_views.PolicyAreaViewSet, basename="policy-area")
-router.register("initiatives", evaluation_views.InitiativeProgressViewSet, basename="initiative")
-router.register("kpis", evaluation_views.KPIProgressViewSet, basename="kpi")
-router.register("kpi-targets", structure_views.KPITargetViewSet, basename="kpi-target")
-router.register("rounds", evaluation_views.RoundViewSet, basename="round")
-router.register("evaluations", evaluation_views.EvaluationViewSet, basename="evaluation")
-router.register("kpi-actuals", evaluation_views.KPIActualViewSet, basename="kpi-actual")
-
+# Each app owns its routes; the project puts them under /api/v1/.
 api_v1 = [
-    path("", include(router.urls)),
-    path(
-        "aggregates/ratings/",
-        aggregate_views.RatingCountsView.as_view(),
-        name="aggregate-ratings",
-    ),
-    path(
-        "aggregates/transitions/",
-        aggregate_views.RatingTransitionsView.as_view(),
-        name="aggregate-transitions",
-    ),
-    path("aggregates/trend/", aggregate_views.RatingTrendView.as_view(), name="aggregate-trend"),
-    path("reports/yearly/", report_views.YearlyReportView.as_view(), name="report-yearly"),
-    path("", include("evaluations.exchange.urls")),
+    path("", include("initiatives.api.urls")),
+    path("", include("evaluations.api.urls")),
 ]
 
 urlpatterns = [

@@ -12,19 +12,11 @@ from typing import Any
 
 from django.core.cache import cache
 
+from evaluations import policy
 from initiatives.access import Actor
 
 TIMEOUT = 60 * 60
 _GENERATION = "dxapi:aggregates:generation:{plan_id}"
-
-
-def audience(actor: Actor, plan_id: int) -> str | None:
-    """The visibility class the actor's results belong to, or ``None`` to not cache."""
-    if actor.is_secretariat_of(plan_id):
-        return "all"
-    if actor.plan_limit not in (None, plan_id) or actor.readable_department_ids:
-        return None
-    return "public"
 
 
 def _generation(plan_id: int) -> int:
@@ -49,7 +41,7 @@ def cached(
     *, actor: Actor, plan_id: int, name: str, params: tuple, compute: Callable[[], Any]
 ) -> Any:
     """``compute()``, cached for the actor's audience until the plan changes."""
-    group = audience(actor, plan_id)
+    group = policy.audience(actor, plan_id)
     if group is None:
         return compute()
     parts = ":".join(str(part) for part in params)

@@ -8,3 +8,8 @@ class EvaluationsConfig(AppConfig):
 
     def ready(self) -> None:
         from evaluations import signals  # noqa: F401  (connects the receivers)
+        from evaluations.structure_rules import CHECKS
+        from initiatives.services import register_structure_check
+
+        for check in CHECKS:
+            register_structure_check(check)

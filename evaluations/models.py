@@ -1,13 +1,13 @@
 """What happens each fiscal year: rounds, evaluations and KPI actuals."""
 
-from decimal import Decimal
-
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from dxapi.history import tracked
+from dxapi.numbers import plain_decimal
 from initiatives.fiscal_years import long_label
 from initiatives.models import KPI, Initiative, Plan, fiscal_year_range_check
 
@@ -20,6 +20,13 @@ class Rating(models.TextChoices):
 
 
 RATED = (Rating.A, Rating.B, Rating.C)
+
+# The texts a department writes in an evaluation, and the longest each may be at every door
+# (API, admin, sheet import): ``Evaluation.full_clean`` enforces it.
+EVALUATION_TEXT_FIELDS = ("rating_reason", "plan_text", "progress_text", "next_actions")
+TEXT_LIMIT = 5000
+# What a department edits: the rating and the texts.
+EVALUATION_EDITABLE_FIELDS = ("rating", *EVALUATION_TEXT_FIELDS)
 
 
 class RoundStatus(models.TextChoices):
@@ -89,10 +96,16 @@ class Evaluation(models.Model):
         blank=True,
         help_text=_("空欄は未評価（未入力、または資料から判読できない）"),
     )
-    rating_reason = models.TextField(_("評価の理由"), blank=True)
-    plan_text = models.TextField(_("計画"), blank=True)
-    progress_text = models.TextField(_("進捗"), blank=True)
-    next_actions = models.TextField(_("今後の取組等"), blank=True)
+    rating_reason = models.TextField(
+        _("評価の理由"), blank=True, validators=[MaxLengthValidator(TEXT_LIMIT)]
+    )
+    plan_text = models.TextField(_("計画"), blank=True, validators=[MaxLengthValidator(TEXT_LIMIT)])
+    progress_text = models.TextField(
+        _("進捗"), blank=True, validators=[MaxLengthValidator(TEXT_LIMIT)]
+    )
+    next_actions = models.TextField(
+        _("今後の取組等"), blank=True, validators=[MaxLengthValidator(TEXT_LIMIT)]
+    )
     note = models.TextField(_("備考"), blank=True)
     status = models.CharField(
         _("状態"), max_length=10, choices=EvaluationStatus.choices, default=EvaluationStatus.DRAFT
@@ -177,4 +190,4 @@ class KPIActual(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kpi.name}: {Decimal(self.value).normalize():f}"
+        return f"{self.kpi.name}: {plain_decimal(self.value)}"

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from dxapi.versions import ANY_VERSION, claim_version
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round, RoundStatus
 from initiatives.models import (
     KPI,
@@ -77,6 +78,9 @@ def _date(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
+HISTORY_REASON = "load_plan"
+
+
 class _Upserter:
     def __init__(self, summary: LoadSummary) -> None:
         self.summary = summary
@@ -86,6 +90,7 @@ class _Upserter:
         if instance is None:
             instance = model(**lookup, **values)
             instance.full_clean(validate_unique=False, validate_constraints=False)
+            instance._change_reason = HISTORY_REASON
             instance.save()
             self.summary.record(model, "created")
             return instance
@@ -94,6 +99,9 @@ class _Upserter:
             for name in changed:
                 setattr(instance, name, values[name])
             instance.full_clean(validate_unique=False, validate_constraints=False)
+            if hasattr(instance, "version"):  # API clients' ETags of it are stale now
+                claim_version(instance, ANY_VERSION)
+            instance._change_reason = HISTORY_REASON
             instance.save()
             self.summary.record(model, "updated")
         else:
@@ -174,9 +182,11 @@ def _load_responsibilities(upsert, initiative, departments, items: list[dict]) -
         return
     initiative.responsibilities.all().delete()
     for department_id, is_lead in sorted(wanted, key=lambda pair: not pair[1]):
-        InitiativeDepartment.objects.create(
+        responsibility = InitiativeDepartment(
             initiative=initiative, department_id=department_id, is_lead=is_lead
         )
+        responsibility._change_reason = HISTORY_REASON
+        responsibility.save()
         upsert.summary.record(InitiativeDepartment, "created")
 
 

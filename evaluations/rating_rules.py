@@ -5,14 +5,32 @@
 - C: under 80% of the target (80%未満)
 
 The rating itself is the department's and secretariat's judgement; these rules only suggest
-one. An evaluation's suggestion comes from the mean achievement ratio of its numeric KPIs.
-Cumulative KPIs (累計) hold cumulative targets and actuals, so the same ratio applies.
-All arithmetic is in ``Decimal``.
+one. Cumulative KPIs (累計) hold cumulative targets and actuals, so the same ratio applies.
+
+The suggestion follows the achievement ratio *as displayed*, to 0.01 % (``RATIO_PLACES``):
+
+1. A KPI's ratio is actual / target, or target / actual when lower is better, rounded half-up
+   (half away from zero) to 4 decimal places. A KPI without an actual, without a numeric
+   target, or whose denominator is 0 or less has none.
+2. An evaluation's ratio is the mean of its KPIs' rounded ratios, rounded again to 4 places.
+3. A ratio above 1 (``FULL``) suggests A, from 0.8 (``B_THRESHOLD``) up to 1 B, below 0.8 C.
+
+So a KPI at 79.996 % displays as 80.00 % and is B; one at 100.004 % displays as 100.00 % and is
+B (100.005 % displays as 100.01 % and is A); and two KPIs at 70 % and 90 % make 80.00 %, B.
+
+The rule exists twice, built from the same constants: in ``Decimal`` for one evaluation
+(``assess_kpi``, ``suggest_rating``, ``rating_for_ratio``), and in SQL for filtering lists of
+evaluations (``kpi_ratio_sql``, ``mean_ratio_sql``, ``rating_sql``, used by
+``selectors.with_suggestion``). ``tests/test_suggestion_rule.py`` holds them equal on SQLite
+and PostgreSQL.
 """
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
+
+from django.db.models import Case, CharField, Count, DecimalField, F, Func, Q, Sum, Value, When
 
 from evaluations.models import Rating
 from initiatives.models import KPIDirection
@@ -21,20 +39,38 @@ B_THRESHOLD = Decimal("0.8")
 FULL = Decimal("1")
 RATIO_PLACES = Decimal("0.0001")
 
+# Enough significant digits that a quotient of two values of 20 digits (the model fields'
+# ``max_digits``) is exact well past the 4th decimal place, so rounding it there is exact.
+_EXACT = Context(prec=50, rounding=ROUND_HALF_UP)
+
+
+def displayed(ratio: Decimal) -> Decimal:
+    """``ratio`` as displayed: rounded half-up (half away from zero) to ``RATIO_PLACES``."""
+    return Decimal(ratio).quantize(RATIO_PLACES, context=_EXACT)
+
+
+def rounded_ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """``numerator / denominator`` as displayed (``denominator`` is not 0)."""
+    return displayed(_EXACT.divide(Decimal(numerator), Decimal(denominator)))
+
 
 @dataclass(frozen=True)
 class KPIAssessment:
+    """An achievement ratio, as displayed, and the rating it suggests; or why there is none."""
+
     ratio: Decimal | None
     rating: Rating | None
     reason: str = ""
 
     @property
     def ratio_display(self) -> Decimal | None:
-        return None if self.ratio is None else self.ratio.quantize(RATIO_PLACES, ROUND_HALF_UP)
+        return None if self.ratio is None else displayed(self.ratio)
 
 
 def rating_for_ratio(ratio: Decimal) -> Rating:
-    """Above 100% is A; 80% up to and including 100% is B; under 80% is C."""
+    """The rating of a ratio as displayed: above 100.00% is A; 80.00% up to and including
+    100.00% is B; under 80.00% is C."""
+    ratio = displayed(ratio)
     if ratio > FULL:
         return Rating.A
     if ratio >= B_THRESHOLD:
@@ -48,8 +84,8 @@ def assess_kpi(
     target: Decimal | None,
     direction: str = KPIDirection.HIGHER,
 ) -> KPIAssessment:
-    """Achievement ratio of one KPI in one year: actual / target, or target / actual when
-    lower is better."""
+    """Achievement ratio of one KPI in one year, as displayed: actual / target, or
+    target / actual when lower is better."""
     if actual is None:
         return KPIAssessment(None, None, "実績値がありません")
     if target is None:
@@ -59,14 +95,96 @@ def assess_kpi(
     )
     if denominator <= 0:
         return KPIAssessment(None, None, "比率を計算できません（分母が0以下）")
-    ratio = Decimal(numerator) / Decimal(denominator)
+    ratio = rounded_ratio(numerator, denominator)
     return KPIAssessment(ratio, rating_for_ratio(ratio))
 
 
 def suggest_rating(assessments: Iterable[KPIAssessment]) -> KPIAssessment:
-    """The evaluation's suggestion: the mean ratio of the KPIs that have one."""
-    ratios = [item.ratio for item in assessments if item.ratio is not None]
+    """The evaluation's suggestion: the mean of the displayed ratios of the KPIs that have
+    one, as displayed."""
+    ratios = [displayed(item.ratio) for item in assessments if item.ratio is not None]
     if not ratios:
         return KPIAssessment(None, None, "数値で評価できる指標がありません")
-    mean = sum(ratios, Decimal(0)) / len(ratios)
+    mean = rounded_ratio(functools.reduce(_EXACT.add, ratios, Decimal(0)), len(ratios))
     return KPIAssessment(mean, rating_for_ratio(mean))
+
+
+# --- the same rule in SQL ---------------------------------------------------------------------
+
+PLACES = -RATIO_PLACES.as_tuple().exponent  # 4
+SCALE = 10**PLACES  # units of RATIO_PLACES in 1
+
+
+def ratio_field() -> DecimalField:
+    """The output field of a ratio in SQL."""
+    return DecimalField(max_digits=40, decimal_places=PLACES)
+
+
+class RoundedRatio(Func):
+    """``ROUND(numerator / denominator, 4)``: ``rounded_ratio`` in SQL, for a denominator
+    above 0.
+
+    PostgreSQL divides ``numeric`` to at least the dividend's scale, so the dividend is cast
+    to 30 decimal places first: the quotient is then exact far past the 4th place and
+    ``round(numeric, 4)`` rounds it half away from zero, like ``ROUND_HALF_UP``.
+
+    SQLite would divide in floating point, where a ratio at a tie (1.00005) can come out just
+    under it, and its ``round()`` of such a value depends on the version: ``round(100.005 /
+    100, 4)`` is 1.0001 on 3.40 but 1.0 on 3.51. So on SQLite both sides are taken as integers
+    of ten-thousandths (n, d) and the ratio in ten-thousandths is
+    sign(n) · ((2·|n|·10⁴ + d) div 2d), exact while the values stay under 4.6·10¹⁰ (SQLite
+    keeps decimals as REAL, to 15 significant digits, anyway).
+    """
+
+    arity = 2
+
+    def __init__(self, numerator, denominator, **extra):
+        super().__init__(numerator, denominator, output_field=ratio_field(), **extra)
+
+    def _compiled(self, compiler):
+        return [compiler.compile(expression) for expression in self.get_source_expressions()]
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (numerator, n_params), (denominator, d_params) = self._compiled(compiler)
+        sql = f"ROUND(CAST({numerator} AS NUMERIC(1000, 30)) / ({denominator}), {PLACES})"
+        return sql, (*n_params, *d_params)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        (numerator, n_params), (denominator, d_params) = self._compiled(compiler)
+        n = f"CAST(ROUND(({numerator}) * {SCALE}) AS INTEGER)"
+        d = f"CAST(ROUND(({denominator}) * {SCALE}) AS INTEGER)"
+        sql = (
+            f"CAST(CASE WHEN ({numerator}) < 0 THEN -1 ELSE 1 END"
+            f" * CAST((ABS({n}) * {2 * SCALE} + {d}) / ({d} * 2) AS INTEGER)"
+            f" / {SCALE}.0 AS NUMERIC)"
+        )
+        return sql, (*n_params, *n_params, *d_params, *d_params)
+
+
+def kpi_ratio_sql(*, actual: str, target: str, direction: str) -> Case:
+    """``assess_kpi(...).ratio`` in SQL, from the paths of the actual, the numeric target
+    and the KPI's direction: NULL where there is no ratio."""
+    lower = Q(**{direction: KPIDirection.LOWER})
+    return Case(
+        When(lower & Q(**{f"{actual}__gt": 0}), then=RoundedRatio(F(target), F(actual))),
+        When(~lower & Q(**{f"{target}__gt": 0}), then=RoundedRatio(F(actual), F(target))),
+        default=None,
+        output_field=ratio_field(),
+    )
+
+
+def mean_ratio_sql(ratio: str) -> RoundedRatio:
+    """``suggest_rating(...).ratio`` in SQL: the aggregate over the rows of KPI ratios named
+    ``ratio`` (rows without one left out first)."""
+    return RoundedRatio(Sum(ratio, output_field=ratio_field()), Count(ratio))
+
+
+def rating_sql(ratio: str) -> Case:
+    """``rating_for_ratio`` in SQL, for the displayed ratio named ``ratio``: NULL without one."""
+    return Case(
+        When(**{f"{ratio}__gt": FULL}, then=Value(Rating.A)),
+        When(**{f"{ratio}__gte": B_THRESHOLD}, then=Value(Rating.B)),
+        When(**{f"{ratio}__isnull": False}, then=Value(Rating.C)),
+        default=None,
+        output_field=CharField(),
+    )

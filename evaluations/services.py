@@ -1,19 +1,33 @@
 """Writes of the yearly cycle: editing evaluations and KPI actuals, the review workflow and
-rounds. Each function checks who may do it and in which state, runs in one transaction,
-and raises ``WorkflowConflict`` (HTTP 409) or Django's ``ValidationError`` (HTTP 400)."""
+rounds. Every door (API, admin, sheet import, commands) writes through these functions. Each
+asks ``policy`` whether the actor may do it now, runs in one transaction, claims the record's
+next version, records the reason in the change history, and raises ``PermissionDenied``
+(403), ``WorkflowConflict`` (409), ``StaleVersion``/``VersionRequired`` (412/428) or Django's
+``ValidationError`` (400).
 
-from dataclasses import dataclass
+Locks are always taken in one order, the round first and then its evaluations, so that no
+interleaving of publish, reopen, return, approve or submit can leave a published round with
+an evaluation that is not approved."""
+
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from dxapi.versions import (
+    ANY_VERSION,
+    Precondition,
+    StaleVersion,
+    VersionRequired,
+    claim_version,
+)
+from evaluations import policy
 from evaluations.models import (
+    EVALUATION_EDITABLE_FIELDS,
     RATED,
     Evaluation,
     EvaluationStatus,
@@ -21,13 +35,20 @@ from evaluations.models import (
     Round,
     RoundStatus,
 )
+from evaluations.policy import Action, WorkflowConflict
 from evaluations.selectors import suggestion_for
 from initiatives.access import Actor
 from initiatives.fiscal_years import fiscal_year_bounds, short_label
 from initiatives.models import KPI, Initiative, Plan
 
-EDITABLE_FIELDS = ("rating", "rating_reason", "plan_text", "progress_text", "next_actions")
-EDITABLE_STATES = (EvaluationStatus.DRAFT, EvaluationStatus.RETURNED)
+__all__ = [
+    "ANY_VERSION",
+    "Precondition",
+    "StaleVersion",
+    "VersionRequired",
+    "WorkflowConflict",
+]
+
 # An actual may be "as of" a date inside its fiscal year or up to six months after it.
 AS_OF_GRACE = timedelta(days=183)
 NON_NEGATIVE_UNITS = {
@@ -45,104 +66,22 @@ NON_NEGATIVE_UNITS = {
 }
 
 
-class StaleVersion(Exception):
-    """The caller changes a version of the record that is no longer the current one."""
-
-    def __init__(self, current_version: int) -> None:
-        super().__init__(f"The record is at version {current_version}.")
-        self.current_version = current_version
-
-
-class VersionRequired(Exception):
-    """The caller did not say which version of the record it changes."""
-
-
-@dataclass(frozen=True)
-class Precondition:
-    """Which version of a record the caller means to change (HTTP ``If-Match``): a version
-    number, any version (``*``, and internal callers), or none given. Checked only after
-    visibility, permission and state, so that those answers come first."""
-
-    version: int | None = None
-    given: bool = True
-
-    @classmethod
-    def any(cls) -> "Precondition":
-        return cls(version=None, given=True)
-
-    @classmethod
-    def missing(cls) -> "Precondition":
-        return cls(version=None, given=False)
-
-
-ANY_VERSION = Precondition.any()
-
-
-def _claim_version(
-    instance: Evaluation | KPIActual, expected_version: "Precondition | int | None"
-) -> None:
-    """Move ``instance`` to its next version, atomically in the database: a conditional
-    UPDATE that matches only if the row is still at the expected version (any version for
-    ``*``/``None``). Two writers of the same version: exactly one wins, the other gets
-    ``StaleVersion``."""
-    if isinstance(expected_version, Precondition):
-        if not expected_version.given:
-            raise VersionRequired()
-        expected_version = expected_version.version
-    rows = type(instance).objects.filter(pk=instance.pk)
-    if expected_version is not None:
-        rows = rows.filter(version=expected_version)
-    claimed = rows.update(version=F("version") + 1)
-    current = type(instance).objects.values_list("version", flat=True).get(pk=instance.pk)
-    if not claimed:
-        raise StaleVersion(current)
-    instance.version = current
-
-
-class WorkflowConflict(Exception):
-    """The action is not allowed in the object's current state."""
-
-    def __init__(self, message: str, *, current_state: str) -> None:
-        super().__init__(message)
-        self.current_state = current_state
-
-
-def require_secretariat(actor: Actor, plan_id: int) -> None:
-    if not actor.is_secretariat_of(plan_id):
-        raise PermissionDenied("Only the plan's secretariat may do this.")
-
-
-def require_editor(actor: Actor, evaluation: Evaluation) -> None:
-    if actor.is_secretariat_of(evaluation.round.plan_id):
-        return
-    departments = {r.department_id for r in evaluation.initiative.responsibilities.all()}
-    if not actor.may_edit_for(departments):
-        raise PermissionDenied("Only an editor of a responsible department may do this.")
-
-
-def require_open_round(evaluation: Evaluation) -> None:
-    if evaluation.round.status != RoundStatus.OPEN:
-        raise WorkflowConflict(
-            f"The {short_label(evaluation.round.fiscal_year)} round is {evaluation.round.status}.",
-            current_state=evaluation.round.status,
-        )
-
-
-def require_state(evaluation: Evaluation, allowed: tuple[str, ...], action: str) -> None:
-    if evaluation.status not in allowed:
-        raise WorkflowConflict(
-            f"Cannot {action} an evaluation that is {evaluation.status}.",
-            current_state=evaluation.status,
-        )
+def _locked_round(round_id: int) -> Round:
+    return Round.objects.select_for_update().get(pk=round_id)
 
 
 def _locked(evaluation: Evaluation) -> Evaluation:
-    """Re-read the evaluation under a row lock so concurrent workflow actions serialize."""
-    return (
+    """Re-read the evaluation under row locks, its round's first: every transition takes
+    them in this order, so concurrent actions on a round and its evaluations serialize."""
+    round_ = _locked_round(evaluation.round_id)
+    locked = (
         Evaluation.objects.select_for_update(of=("self",))
-        .select_related("round", "initiative")
+        .select_related("initiative")
+        .prefetch_related("initiative__responsibilities")
         .get(pk=evaluation.pk)
     )
+    locked.round = round_
+    return locked
 
 
 def _save(
@@ -155,10 +94,27 @@ def _save(
     """Save as the next version; ``reason`` (the transition and its comment) goes into the
     change history."""
     evaluation.full_clean(validate_unique=False)
-    _claim_version(evaluation, expected_version)
+    claim_version(evaluation, expected_version)
     evaluation._change_reason = reason
     evaluation.save(update_fields=[*fields, "version", "updated_at"])
     return evaluation
+
+
+def evaluation_changes_validate(data: dict[str, Any]) -> None:
+    """What an editor may change, and each value by the model's own rules (choices, length):
+    the one check of every door (API, admin, sheet import)."""
+    errors: dict[str, list[str]] = {}
+    for name, value in data.items():
+        if name not in EVALUATION_EDITABLE_FIELDS:
+            errors[name] = ["This field cannot be changed here."]
+            continue
+        field = Evaluation._meta.get_field(name)
+        try:
+            field.clean(value, None)
+        except ValidationError as error:
+            errors[name] = error.messages
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -168,17 +124,14 @@ def evaluation_update(
     evaluation: Evaluation,
     data: dict[str, Any],
     expected_version: Precondition | int | None = None,
+    reason: str = "update",
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    require_editor(actor, evaluation)
-    require_open_round(evaluation)
-    require_state(evaluation, EDITABLE_STATES, "edit")
-    unknown = set(data) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    policy.require(actor, Action.EDIT, evaluation)
+    evaluation_changes_validate(data)
     for name, value in data.items():
         setattr(evaluation, name, value)
-    return _save(evaluation, list(data), expected_version=expected_version)
+    return _save(evaluation, list(data), reason, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -189,9 +142,7 @@ def evaluation_submit(
     expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    require_editor(actor, evaluation)
-    require_open_round(evaluation)
-    require_state(evaluation, EDITABLE_STATES, "submit")
+    policy.require(actor, Action.SUBMIT, evaluation)
     if evaluation.rating is None:
         raise ValidationError({"rating": "Give a rating (A, B, C or -) before submitting."})
     suggested = suggestion_for(evaluation).rating
@@ -218,6 +169,11 @@ def evaluation_submit(
     )
 
 
+def _required_text(name: str, text: str, message: str) -> None:
+    if not text.strip():
+        raise ValidationError({name: message})
+
+
 @transaction.atomic
 def evaluation_return(
     *,
@@ -227,10 +183,8 @@ def evaluation_return(
     expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    require_secretariat(actor, evaluation.round.plan_id)
-    require_state(evaluation, (EvaluationStatus.SUBMITTED,), "return")
-    if not comment.strip():
-        raise ValidationError({"comment": "Say why the evaluation is returned."})
+    policy.require(actor, Action.RETURN, evaluation)
+    _required_text("comment", comment, "Say why the evaluation is returned.")
     evaluation.status = EvaluationStatus.RETURNED
     evaluation.review_comment = comment
     return _save(
@@ -249,8 +203,7 @@ def evaluation_approve(
     expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    require_secretariat(actor, evaluation.round.plan_id)
-    require_state(evaluation, (EvaluationStatus.SUBMITTED,), "approve")
+    policy.require(actor, Action.APPROVE, evaluation)
     evaluation.status = EvaluationStatus.APPROVED
     evaluation.approved_by = actor.user
     evaluation.approved_at = timezone.now()
@@ -271,15 +224,8 @@ def evaluation_reopen(
     expected_version: Precondition | int | None = None,
 ) -> Evaluation:
     evaluation = _locked(evaluation)
-    require_secretariat(actor, evaluation.round.plan_id)
-    require_state(evaluation, (EvaluationStatus.APPROVED,), "reopen")
-    if evaluation.round.status == RoundStatus.PUBLISHED:
-        raise WorkflowConflict(
-            "The round is published: its evaluations cannot be reopened.",
-            current_state=evaluation.round.status,
-        )
-    if not reason.strip():
-        raise ValidationError({"reason": "Say why the evaluation is reopened."})
+    policy.require(actor, Action.REOPEN, evaluation)
+    _required_text("reason", reason, "Say why the evaluation is reopened.")
     evaluation.status = EvaluationStatus.RETURNED
     evaluation.review_comment = reason
     evaluation.approved_by = None
@@ -326,9 +272,7 @@ def kpi_actual_save(
     """Create or update (``actual`` given, at ``expected_version``) a KPI actual of an
     evaluation that the actor may edit."""
     evaluation = _locked(evaluation)
-    require_editor(actor, evaluation)
-    require_open_round(evaluation)
-    require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
+    policy.require(actor, Action.EDIT, evaluation)
     kpi_actual_validate(kpi, evaluation, value, as_of)
     if actual is None:
         if KPIActual.objects.filter(evaluation=evaluation, kpi=kpi).exists():
@@ -337,7 +281,8 @@ def kpi_actual_save(
     actual.value, actual.as_of, actual.note = value, as_of, note
     actual.full_clean(validate_unique=False)
     if actual.pk is not None:
-        _claim_version(actual, expected_version)
+        claim_version(actual, expected_version)
+    actual._change_reason = "update" if actual.pk else "create"
     actual.save()
     return actual
 
@@ -347,27 +292,34 @@ def kpi_actual_delete(
     *, actor: Actor, actual: KPIActual, expected_version: Precondition | int | None = None
 ) -> None:
     evaluation = _locked(actual.evaluation)
-    require_editor(actor, evaluation)
-    require_open_round(evaluation)
-    require_state(evaluation, EDITABLE_STATES, "edit the KPI actuals of")
-    _claim_version(actual, expected_version)
+    policy.require(actor, Action.EDIT, evaluation)
+    claim_version(actual, expected_version)
+    actual._change_reason = "delete"
     actual.delete()
 
 
 @transaction.atomic
 def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
     """Open a fiscal year's round and give every initiative of the plan a draft evaluation."""
-    require_secretariat(actor, plan.pk)
+    policy.require_secretariat(actor, plan.pk)
+    Plan.objects.select_for_update().filter(pk=plan.pk).first()  # the period stays put
     if not plan.covers(fiscal_year):
-        raise ValidationError({"fiscal_year": f"Outside the plan's period {plan.period_label}."})
+        raise ValidationError(
+            {
+                "fiscal_year": f"Outside the plan's period {plan.period_label}: widen the "
+                "plan's period (end_year) first."
+            }
+        )
     existing = Round.objects.filter(plan=plan, fiscal_year=fiscal_year).first()
     if existing is not None:
         raise WorkflowConflict(
             f"The {short_label(fiscal_year)} round exists already.", current_state=existing.status
         )
-    round_ = Round.objects.create(
+    round_ = Round(
         plan=plan, fiscal_year=fiscal_year, status=RoundStatus.OPEN, opened_at=timezone.now()
     )
+    round_._change_reason = "open"
+    round_.save()
     bulk_create_with_history(
         [
             Evaluation(round=round_, initiative=initiative)
@@ -380,32 +332,45 @@ def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
     return round_
 
 
-def _locked_round(round_: Round) -> Round:
-    return Round.objects.select_for_update().get(pk=round_.pk)
-
-
-@transaction.atomic
-def round_close(*, actor: Actor, round_: Round) -> Round:
-    round_ = _locked_round(round_)
-    require_secretariat(actor, round_.plan_id)
-    if round_.status != RoundStatus.OPEN:
-        raise WorkflowConflict(f"The round is {round_.status}.", current_state=round_.status)
-    round_.status, round_.closed_at = RoundStatus.CLOSED, timezone.now()
-    round_.save(update_fields=["status", "closed_at"])
+def _round_save(round_: Round, fields: list[str], reason: str) -> Round:
+    round_._change_reason = reason
+    round_.save(update_fields=fields)
     return round_
 
 
 @transaction.atomic
+def round_close(*, actor: Actor, round_: Round) -> Round:
+    """Stop data entry; review (return, approve, reopen) goes on."""
+    round_ = _locked_round(round_.pk)
+    policy.require(actor, Action.CLOSE, round_)
+    round_.status, round_.closed_at = RoundStatus.CLOSED, timezone.now()
+    return _round_save(round_, ["status", "closed_at"], "close")
+
+
+@transaction.atomic
+def round_reopen(*, actor: Actor, round_: Round, reason: str = "") -> Round:
+    """Open a closed round again, or a published one with a reason (recorded in the history):
+    departments can enter data again and the public no longer sees the round until it is
+    published again."""
+    round_ = _locked_round(round_.pk)
+    policy.require(actor, Action.REOPEN, round_)
+    policy.require_reason_to_reopen(round_, reason)
+    round_.status, round_.published_at = RoundStatus.OPEN, None
+    return _round_save(
+        round_, ["status", "published_at"], f"reopen: {reason}" if reason.strip() else "reopen"
+    )
+
+
+@transaction.atomic
 def round_publish(*, actor: Actor, round_: Round) -> Round:
-    """Publish a round whose evaluations are all approved; else say which are not."""
-    round_ = _locked_round(round_)
-    require_secretariat(actor, round_.plan_id)
-    if round_.status == RoundStatus.PUBLISHED:
-        raise WorkflowConflict("The round is published already.", current_state=round_.status)
-    pending = list(
-        round_.evaluations.exclude(status=EvaluationStatus.APPROVED)
-        .order_by("initiative__number")
-        .values_list("initiative__number", flat=True)
+    """Publish a closed round whose evaluations are all approved; else say which are not."""
+    round_ = _locked_round(round_.pk)
+    policy.require(actor, Action.PUBLISH, round_)
+    evaluations = round_.evaluations.select_for_update(of=("self",))
+    pending = sorted(
+        number
+        for number, status in evaluations.values_list("initiative__number", "status")
+        if status != EvaluationStatus.APPROVED
     )
     if pending:
         raise WorkflowConflict(
@@ -414,5 +379,4 @@ def round_publish(*, actor: Actor, round_: Round) -> Round:
             current_state=round_.status,
         )
     round_.status, round_.published_at = RoundStatus.PUBLISHED, timezone.now()
-    round_.save(update_fields=["status", "published_at"])
-    return round_
+    return _round_save(round_, ["status", "published_at"], "publish")

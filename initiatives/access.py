@@ -7,9 +7,10 @@ selectors that scope every queryset, the permission classes and the services all
 - secretariat of a plan: everything in that plan (structure, rounds, review, publication).
 - department editor: reads its departments' evaluations in any state; edits them in an
   open round and submits them. Viewer: reads them, writes nothing.
-- API key: limited to its plan. Bound to a department, it acts as that department's editor
-  (read-write) or viewer (read). Unbound, a read-write key edits for every department of its
-  plan and a read key reads what the public reads.
+- API key: limited to its plan, it acts as a user of its role would: the plan's secretariat;
+  an editor or viewer of its department, or (bound to none) of every department of the plan;
+  or a reader, who reads what the public reads. No key is a superuser, so none may create
+  or delete a plan.
 - anyone else: published rounds only.
 """
 
@@ -18,7 +19,13 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from initiatives.models import ApiKey, Department, DepartmentMembership, DepartmentRole
+from initiatives.models import (
+    ApiKey,
+    ApiKeyRole,
+    Department,
+    DepartmentMembership,
+    DepartmentRole,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -93,19 +100,21 @@ def actor_for_user(user: User | None) -> Actor:
 
 
 def actor_for_api_key(key: ApiKey) -> Actor:
-    if key.department_id is not None:
-        departments = frozenset({key.department_id})
-    else:
-        departments = frozenset(
-            Department.objects.filter(plan_id=key.plan_id).values_list("id", flat=True)
-            if key.can_write
-            else ()
-        )
-    return Actor(
-        api_key=key,
-        editor_department_ids=departments if key.can_write else frozenset(),
-        viewer_department_ids=frozenset() if key.can_write else departments,
-    )
+    match key.role:
+        case ApiKeyRole.SECRETARIAT:
+            return Actor(api_key=key, secretariat_plan_ids=frozenset({key.plan_id}))
+        case ApiKeyRole.EDITOR | ApiKeyRole.VIEWER:
+            if key.department_id is not None:
+                departments = frozenset({key.department_id})
+            else:
+                departments = frozenset(
+                    Department.objects.filter(plan_id=key.plan_id).values_list("id", flat=True)
+                )
+            if key.role == ApiKeyRole.EDITOR:
+                return Actor(api_key=key, editor_department_ids=departments)
+            return Actor(api_key=key, viewer_department_ids=departments)
+    # A reader (and, failing closed, any role this code does not know): the public's reads.
+    return Actor(api_key=key)
 
 
 def actor_for(request) -> Actor:

@@ -1,20 +1,40 @@
-"""Admin for the structure of a plan: plans, departments, pillars, policy areas, initiatives, KPIs.
+"""Admin for the structure of a plan (plans, departments, pillars, policy areas, initiatives,
+KPIs and targets) and for who works on it (memberships, API keys); and ``PolicyAdmin``, the
+base of every page of the project's admin.
+
+Every page asks the one rulebook instead of Django's hand-granted permissions: what a user
+may see is the API's scope (``get_queryset``: a record outside it is a 404), what they may
+do is ``initiatives.services`` for the structure and ``evaluations.policy`` for the yearly
+cycle, and every write goes through the services, which lock, validate, claim the version
+and record the history. Model-level permissions come from the user's memberships
+(``initiatives.backends.RoleBackend``): everyone who works in a plan reads its structure,
+only its secretariat changes it.
 
 Every model of the app has an admin page except the initiative–department link (担当部局),
 which is edited inline on its initiative.
 """
 
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import Prefetch, QuerySet
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.db.models import Prefetch, ProtectedError, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from dxapi.errors import StateConflict
+from dxapi.versions import StaleVersion
+from initiatives import services
+from initiatives.access import Actor, actor_for, may_see_who_changed
 from initiatives.fiscal_years import long_label
 from initiatives.models import (
     KPI,
@@ -29,6 +49,427 @@ from initiatives.models import (
     PolicyArea,
     SecretariatMembership,
 )
+
+# --- Messages: the services speak English, the admin Japanese ------------------------------
+
+# (pattern of a service's message, its Japanese); the evaluations app adds its own.
+JAPANESE_MESSAGES: list[tuple[re.Pattern[str], str]] = []
+
+
+def register_japanese_messages(pairs: Iterable[tuple[str, str]]) -> None:
+    for pattern, japanese in pairs:
+        JAPANESE_MESSAGES.append((re.compile(pattern), japanese))
+
+
+register_japanese_messages(
+    [
+        (
+            r"^Only the plan's secretariat may change its structure\.$",
+            "計画の構造を変更できるのは、その計画の事務局だけです。",
+        ),
+        (
+            r"^Only a plan's secretariat may change structure\.$",
+            "計画の構造を変更できるのは事務局だけです。",
+        ),
+        (
+            r"^Only a superuser may delete a plan\.$",
+            "計画を削除できるのはスーパーユーザーだけです。",
+        ),
+        (r"^The policy area belongs to another plan\.$", "別の計画の施策です。"),
+        (r"^The re-listed initiative belongs to another plan\.$", "再掲元が別の計画の取組です。"),
+        (r"^At most one department can be the lead\.$", "主担当にできる部局は1つだけです。"),
+        (r"^A department is listed twice\.$", "同じ部局が2回指定されています。"),
+        (r"^A department belongs to another plan\.$", "別の計画の部局が含まれています。"),
+        (r"^The KPI has actuals: .*$", "実績のある指標は、別の取組へ移せません。"),
+        (r"^The initiative has evaluations: .*$", "評価のある取組は、別の計画へ移せません。"),
+        (
+            r"^The plan has rounds outside that period \((.*)\).*$",
+            r"期間の外に年度ラウンド（\1）があります。期間に含めてください。",
+        ),
+    ]
+)
+
+
+def japanese(message: str) -> str:
+    """A service's message in Japanese (unknown messages as they are)."""
+    for pattern, replacement in JAPANESE_MESSAGES:
+        if pattern.search(message):
+            return pattern.sub(replacement, message)
+    return message
+
+
+class Refusal(Exception):
+    """A write the rules refused: the transaction is rolled back and the user told why.
+
+    ``form_errors`` (field name or ``None``: the whole form) are shown on the form the user
+    sent, with their input kept; otherwise the page is shown again as it is now."""
+
+    def __init__(self, message: str, form_errors: dict[str | None, list[str]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.form_errors = form_errors
+
+
+def state_conflict_text(error: StateConflict, verb: str) -> str:
+    """Hook for the apps' workflow states; the structure has none."""
+    return f"現在の状態（{error.current_state}）では{verb}できません。"
+
+
+def refusal_for(error: Exception, verb: str, conflict_text=state_conflict_text) -> Refusal:
+    """The Japanese refusal of a service's error while doing ``verb`` (保存, 提出 …)."""
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            errors = {
+                (None if field == NON_FIELD_ERRORS else field): [
+                    japanese(str(message)) for message in messages_
+                ]
+                for field, messages_ in error.message_dict.items()
+            }
+        else:
+            errors = {None: [japanese(str(message)) for message in error.messages]}
+        details = "、".join(message for messages_ in errors.values() for message in messages_)
+        return Refusal(f"{verb}できませんでした: {details}", form_errors=errors)
+    if isinstance(error, StaleVersion):
+        text = (
+            f"{verb}できませんでした: 画面を開いた後に、ほかの人がこの記録を変更しました（現在の版:"
+            f" {error.current_version}）。入力した内容を控えてから画面を開き直し、"
+            "最新の内容に反映してください。"
+        )
+        return Refusal(text, form_errors={None: [text]})
+    if isinstance(error, PermissionDenied):
+        reason = japanese(str(error)) if str(error) else "権限がありません。"
+        return Refusal(f"{verb}できませんでした: {reason}")
+    if isinstance(error, StateConflict):
+        return Refusal(conflict_text(error, verb))
+    if isinstance(error, ProtectedError):
+        used = sorted({str(obj) for obj in error.protected_objects})[:5]
+        return Refusal(f"{verb}できませんでした: 使われている記録があります（{'、'.join(used)}）。")
+    raise error
+
+
+REFUSED_ERRORS = (ValidationError, StaleVersion, PermissionDenied, StateConflict, ProtectedError)
+
+
+@contextmanager
+def refusing(verb: str, conflict_text=state_conflict_text) -> Iterator[None]:
+    """Turn the services' errors into a ``Refusal`` (which rolls the request's changes
+    back)."""
+    try:
+        yield
+    except REFUSED_ERRORS as error:
+        raise refusal_for(error, verb, conflict_text) from error
+
+
+def field_label(form: ModelForm, name: str) -> str:
+    try:
+        return str(form._meta.model._meta.get_field(name).verbose_name)
+    except Exception:  # not a field of the model: e.g. a service's "comment"
+        return {"comment": "コメント", "reason": "理由", "departments": "担当部局"}.get(name, name)
+
+
+def with_form_errors(form_class: type[ModelForm], errors: dict[str | None, list[str]]):
+    """``form_class`` that shows ``errors`` (a refused save's) as its own."""
+
+    class RefusedForm(form_class):
+        def clean(self):
+            cleaned = super().clean()
+            for field, field_errors in errors.items():
+                name = field if field in self.fields else None
+                label = "" if name or field is None else f"{field_label(self, field)}: "
+                for message in field_errors:
+                    self.add_error(name, f"{label}{message}")
+            return cleaned
+
+    RefusedForm.__name__ = form_class.__name__
+    return RefusedForm
+
+
+# --- Scope ------------------------------------------------------------------------------
+
+# How each record reaches its plan.
+PLAN_PATHS: dict[type[models.Model], str] = {
+    Plan: "pk",
+    Department: "plan_id",
+    Pillar: "plan_id",
+    PolicyArea: "pillar__plan_id",
+    Initiative: "plan_id",
+    InitiativeDepartment: "initiative__plan_id",
+    KPI: "initiative__plan_id",
+    KPITarget: "kpi__initiative__plan_id",
+    DepartmentMembership: "department__plan_id",
+    SecretariatMembership: "plan_id",
+}
+
+
+def working_plan_ids(request: HttpRequest) -> frozenset[int]:
+    """The plans a user works in: its secretariat's, and those of its departments."""
+    cached = getattr(request, "_dxapi_working_plans", None)
+    if cached is None:
+        actor = actor_for(request)
+        departments = actor.readable_department_ids
+        from_departments = (
+            set(Department.objects.filter(id__in=departments).values_list("plan_id", flat=True))
+            if departments
+            else set()
+        )
+        cached = frozenset(actor.secretariat_plan_ids | from_departments)
+        request._dxapi_working_plans = cached
+    return cached
+
+
+def in_plans(queryset: QuerySet, plan_ids: Iterable[int]) -> QuerySet:
+    return queryset.filter(**{f"{PLAN_PATHS[queryset.model]}__in": list(plan_ids)})
+
+
+def history_departments(obj: models.Model) -> Iterable[int]:
+    """The departments whose members may see who changed a structural record: the
+    initiative's for an initiative and its KPIs, every department of the plan for the rest."""
+    match obj:
+        case Initiative():
+            return obj.departments.values_list("id", flat=True)
+        case KPI():
+            return obj.initiative.departments.values_list("id", flat=True)
+        case KPITarget():
+            return obj.kpi.initiative.departments.values_list("id", flat=True)
+        case DepartmentMembership():
+            return [obj.department_id]
+        case SecretariatMembership():
+            return []
+    return Department.objects.filter(plan_id=services.plan_id_of(obj)).values_list("id", flat=True)
+
+
+# --- The base of every page ---------------------------------------------------------------
+
+
+class PolicyAdmin(SimpleHistoryAdmin):
+    """A page that asks the rules: scoped queryset (404 outside it), permissions per record,
+    writes through the services (refusals shown as messages or form errors, nothing saved
+    half-way), and a history that follows the same scope.
+
+    History: the history list and each old version (``history/<hid>/``) are a 404 for a
+    record outside the user's scope, whatever the history table holds; they are a 403 for a
+    user who may see the record but not who changed it (``access.may_see_who_changed``: the
+    plan's secretariat and the members of its departments may; e.g. another department's
+    member reading a published evaluation may not): simpler and safer than hiding columns of
+    the history and of each old version's form. Reverting to an old version (POST of the
+    version's form) bypasses the workflow: the superuser's alone, else 403."""
+
+    # --- who
+
+    def actor(self, request: HttpRequest) -> Actor:
+        return actor_for(request)
+
+    def scope(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        """The records this user may see."""
+        actor = self.actor(request)
+        return queryset if actor.is_superuser else in_plans(queryset, working_plan_ids(request))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return self.scope(request, super().get_queryset(request))
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        """A record outside the user's scope is a 404, as at every other door."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"{self.opts.verbose_name}（ID「{object_id}」）は見つかりません。")
+        return obj
+
+    def plan_id(self, obj: models.Model) -> int | None:
+        return services.plan_id_of(obj)
+
+    def may_see_who_changed(self, request: HttpRequest, obj: models.Model) -> bool:
+        return may_see_who_changed(
+            self.actor(request), plan_id=self.plan_id(obj), department_ids=history_departments(obj)
+        )
+
+    def may_revert(self, actor: Actor) -> bool:
+        """As ``evaluations.policy.may_revert_history`` (which this app may not import)."""
+        return actor.is_superuser
+
+    # --- foreign keys: only what the user may pick
+
+    def choices_for(self, request: HttpRequest, model: type[models.Model]) -> QuerySet | None:
+        """The records of ``model`` this user may choose in a form (``None``: no limit)."""
+        actor = self.actor(request)
+        if actor.is_superuser or model not in PLAN_PATHS:
+            return None
+        return in_plans(model._default_manager.all(), actor.secretariat_plan_ids)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        if "queryset" not in kwargs:
+            choices = self.choices_for(request, db_field.related_model)
+            if choices is not None:
+                kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # --- writes
+
+    verb = "保存"
+
+    def conflict_text(self, error: StateConflict, verb: str) -> str:
+        return state_conflict_text(error, verb)
+
+    def refusing(self, verb: str | None = None):
+        return refusing(verb or self.verb, self.conflict_text)
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        errors = getattr(request, "_dxapi_form_errors", None)
+        return with_form_errors(form, errors) if errors else form
+
+    def _refused(self, request: HttpRequest, refusal: Refusal, again: Callable[[], HttpResponse]):
+        messages.error(request, refusal.message)
+        if refusal.form_errors and request.method == "POST":
+            # The form again, with the user's input and the reasons: nothing was saved.
+            request._dxapi_form_errors = refusal.form_errors
+            return again()
+        return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        view = super().changeform_view
+        try:
+            return view(request, object_id, form_url, extra_context)
+        except Refusal as refusal:
+            return self._refused(
+                request, refusal, lambda: view(request, object_id, form_url, extra_context)
+            )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except Refusal as refusal:
+            messages.error(request, refusal.message)
+            return HttpResponseRedirect(request.path)
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            return super().changelist_view(request, extra_context)
+        except Refusal as refusal:
+            messages.error(request, refusal.message)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_record(self, request: HttpRequest, obj: models.Model) -> None:
+        """Write one record the user changed through the app's services."""
+        with self.refusing():
+            services.structure_save(actor=self.actor(request), instance=obj)
+
+    def delete_record(self, request: HttpRequest, obj: models.Model) -> None:
+        with self.refusing("削除"):
+            services.structure_delete(actor=self.actor(request), instance=obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if getattr(request, "_dxapi_reverting", False):
+            obj._change_reason = f"revert to history {request._dxapi_reverting}"
+        self.save_record(request, obj)
+
+    def delete_model(self, request, obj) -> None:
+        self.delete_record(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_record(request, obj)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        saved = formset.save(commit=False)  # nothing is written yet: the services write
+        for obj in formset.deleted_objects:
+            self.delete_record(request, obj)
+        for obj in saved:
+            self.save_record(request, obj)
+        formset.save_m2m()
+
+    # --- history
+
+    def _history_object(self, request: HttpRequest, object_id: str):
+        """The record whose history is asked for, if this user may read it: else 404 (not in
+        its scope) or 403 (may not see who changed it)."""
+        actor = self.actor(request)
+        try:
+            obj = self.get_object(request, unquote(object_id))
+        except Http404:
+            if actor.is_superuser:
+                return None  # a deleted record: its history, as django-simple-history shows
+            raise
+        if not self.may_see_who_changed(request, obj):
+            raise PermissionDenied("変更した人を見られない記録の履歴です。")
+        return obj
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._history_object(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._history_object(request, object_id)
+        if request.method == "POST":
+            if not self.may_revert(self.actor(request)):
+                raise PermissionDenied("履歴から元に戻せるのはスーパーユーザーだけです。")
+            request._dxapi_reverting = version_id
+        view = super().history_form_view
+        try:
+            return view(request, object_id, version_id, extra_context)
+        except Refusal as refusal:
+            return self._refused(
+                request, refusal, lambda: view(request, object_id, version_id, extra_context)
+            )
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return not self.may_revert(self.actor(request))
+
+
+class PolicyInline(admin.TabularInline):
+    """An inline whose rows may be changed by whoever may change the record they belong to
+    (asked of the parent page: ``parent_may_change``)."""
+
+    def parent_may_change(self, request: HttpRequest, obj: models.Model | None) -> bool:
+        actor = actor_for(request)
+        if obj is None:
+            return actor.is_any_secretariat
+        try:
+            services.require_may_change(actor, obj)
+        except PermissionDenied:
+            return False
+        return True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return super().has_add_permission(request, obj) and self.parent_may_change(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self.parent_may_change(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self.parent_may_change(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        actor = actor_for(request)
+        model = db_field.related_model
+        if "queryset" not in kwargs and not actor.is_superuser and model in PLAN_PATHS:
+            kwargs["queryset"] = in_plans(model._default_manager.all(), actor.secretariat_plan_ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class StructureAdmin(PolicyAdmin):
+    """Structure: read by everyone who works in the plan, changed by its secretariat
+    (``services.require_may_change``) through ``services.structure_save``/``_delete``."""
+
+    def _may_change(self, request: HttpRequest, obj: models.Model) -> bool:
+        try:
+            services.require_may_change(self.actor(request), obj)
+        except PermissionDenied:
+            return False
+        return True
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or self._may_change(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        return obj is None or self._may_change(request, obj)
+
+
+# --- Helpers of the lists ----------------------------------------------------------------
 
 
 def decimal_label(value: Decimal | None) -> str | None:
@@ -77,8 +518,11 @@ def restrict_inline_choices(
         field.queryset = queryset
 
 
+# --- The structure ------------------------------------------------------------------------
+
+
 @admin.register(Plan)
-class PlanAdmin(SimpleHistoryAdmin):
+class PlanAdmin(StructureAdmin):
     list_display = ("code", "organisation", "name", "start_year", "end_year", "period")
     list_display_links = ("code", "name")
     search_fields = ("code", "organisation", "name")
@@ -89,14 +533,14 @@ class PlanAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(SimpleHistoryAdmin):
+class DepartmentAdmin(StructureAdmin):
     list_display = ("name", "code", "plan", "order")
     list_filter = ("plan",)
     list_select_related = ("plan",)
     search_fields = ("name", "code")
 
 
-class PolicyAreaInline(admin.TabularInline):
+class PolicyAreaInline(PolicyInline):
     model = PolicyArea
     fields = ("number", "name")
     extra = 0
@@ -108,7 +552,7 @@ class PolicyAreaInline(admin.TabularInline):
 
 
 @admin.register(Pillar)
-class PillarAdmin(SimpleHistoryAdmin):
+class PillarAdmin(StructureAdmin):
     list_display = ("order", "name", "theme", "plan")
     list_display_links = ("order", "name")
     list_filter = ("plan",)
@@ -118,7 +562,7 @@ class PillarAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PolicyArea)
-class PolicyAreaAdmin(SimpleHistoryAdmin):
+class PolicyAreaAdmin(StructureAdmin):
     list_display = ("number_label", "name", "pillar_name", "plan")
     list_display_links = ("number_label", "name")
     list_filter = ("pillar__plan", "pillar")
@@ -142,7 +586,10 @@ class PolicyAreaAdmin(SimpleHistoryAdmin):
         return obj.pillar.plan
 
 
-class InitiativeDepartmentInline(admin.TabularInline):
+class InitiativeDepartmentInline(PolicyInline):
+    """The responsible departments, replaced together by ``structure_save`` (which checks
+    that at most one is the lead and that all are the plan's)."""
+
     model = InitiativeDepartment
     fields = ("department", "is_lead")
     extra = 0
@@ -162,7 +609,7 @@ class InitiativeDepartmentInline(admin.TabularInline):
         return formset
 
 
-class KPIInline(admin.TabularInline):
+class KPIInline(PolicyInline):
     model = KPI
     fields = ("order", "name", "unit", "is_cumulative", "direction")
     extra = 0
@@ -170,7 +617,7 @@ class KPIInline(admin.TabularInline):
 
 
 @admin.register(Initiative)
-class InitiativeAdmin(SimpleHistoryAdmin):
+class InitiativeAdmin(StructureAdmin):
     list_display = (
         "number",
         "title",
@@ -217,11 +664,44 @@ class InitiativeAdmin(SimpleHistoryAdmin):
         policy_area = form.base_fields.get("policy_area")
         if policy_area is not None:
             # ``PolicyArea.__str__`` reads the pillar: join it once for the whole select.
-            areas = PolicyArea.objects.select_related("pillar")
+            areas = policy_area.queryset.select_related("pillar")
             if obj is not None:
                 areas = areas.filter(pillar__plan_id=obj.plan_id)
             policy_area.queryset = areas
         return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        if getattr(request, "_dxapi_reverting", False):
+            super().save_model(request, obj, form, change)
+        # Else saved with its responsible departments, in one ``structure_save``, below.
+
+    def save_related(self, request, form, formsets, change) -> None:
+        initiative = form.instance
+        responsibilities = None
+        others = []
+        for formset in formsets:
+            if formset.model is InitiativeDepartment:
+                if formset.has_changed():
+                    responsibilities = [
+                        {
+                            "department": f.cleaned_data["department"],
+                            "is_lead": bool(f.cleaned_data.get("is_lead")),
+                        }
+                        for f in formset.forms
+                        if f.cleaned_data and not f.cleaned_data.get("DELETE")
+                    ]
+            else:
+                others.append(formset)
+        if not change or form.has_changed() or responsibilities is not None:
+            with self.refusing():
+                services.structure_save(
+                    actor=self.actor(request),
+                    instance=initiative,
+                    responsibilities=responsibilities,
+                )
+        form.save_m2m()
+        for formset in others:
+            self.save_formset(request, form, formset, change=change)
 
     @admin.display(description=_("施策"), ordering="policy_area__number")
     def policy_area_label(self, obj: Initiative) -> str:
@@ -239,14 +719,14 @@ class InitiativeAdmin(SimpleHistoryAdmin):
         return leads[0].department.name if leads else None
 
 
-class KPITargetInline(admin.TabularInline):
+class KPITargetInline(PolicyInline):
     model = KPITarget
     fields = ("fiscal_year", "value", "text")
     extra = 0
 
 
 @admin.register(KPI)
-class KPIAdmin(SimpleHistoryAdmin):
+class KPIAdmin(StructureAdmin):
     list_display = ("initiative_number", "name", "unit", "is_cumulative", "direction")
     list_display_links = ("name",)
     list_filter = (
@@ -267,7 +747,7 @@ class KPIAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(KPITarget)
-class KPITargetAdmin(SimpleHistoryAdmin):
+class KPITargetAdmin(StructureAdmin):
     list_display = ("kpi", "initiative_number", "fiscal_year_label", "value_label", "text")
     list_filter = (fiscal_year_list_filter("fiscal_year"), "kpi__initiative__plan")
     list_select_related = ("kpi__initiative",)
@@ -288,8 +768,56 @@ class KPITargetAdmin(SimpleHistoryAdmin):
         return decimal_label(obj.value)
 
 
+# --- Who works on a plan --------------------------------------------------------------------
+
+
+class MembershipAdmin(PolicyAdmin):
+    """Memberships of a plan, managed by its secretariat (the superuser: every plan). The
+    user is picked from a list (autocomplete would need the right to browse users)."""
+
+    def scope(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        actor = self.actor(request)
+        return queryset if actor.is_superuser else in_plans(queryset, actor.secretariat_plan_ids)
+
+    def get_autocomplete_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return self.autocomplete_fields if request.user.is_superuser else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                is_active=True
+            ).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _manages(self, request: HttpRequest, obj: models.Model) -> bool:
+        return self.actor(request).is_secretariat_of(self.plan_id(obj))
+
+    def plan_id(self, obj: models.Model) -> int | None:
+        if isinstance(obj, DepartmentMembership):
+            return obj.department.plan_id
+        return obj.plan_id
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or self._manages(request, obj))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or self._manages(request, obj))
+
+    def save_record(self, request, obj) -> None:
+        if not self._manages(request, obj):
+            raise Refusal("保存できませんでした: 計画の事務局だけがメンバーを管理できます。")
+        obj.save()
+
+    def delete_record(self, request, obj) -> None:
+        if not self._manages(request, obj):
+            raise Refusal("削除できませんでした: 計画の事務局だけがメンバーを管理できます。")
+        obj.delete()
+
+
 @admin.register(DepartmentMembership)
-class DepartmentMembershipAdmin(SimpleHistoryAdmin):
+class DepartmentMembershipAdmin(MembershipAdmin):
     list_display = ("user", "department", "role")
     list_filter = ("department__plan", "department", "role")
     list_select_related = ("user", "department")
@@ -298,7 +826,7 @@ class DepartmentMembershipAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SecretariatMembership)
-class SecretariatMembershipAdmin(SimpleHistoryAdmin):
+class SecretariatMembershipAdmin(MembershipAdmin):
     list_display = ("user", "plan")
     list_filter = ("plan",)
     list_select_related = ("user", "plan")
@@ -308,7 +836,60 @@ class SecretariatMembershipAdmin(SimpleHistoryAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(APIKeyModelAdmin):
-    """Keys are shown once, on creation, and stored hashed."""
+    """Keys are shown once, on creation, and stored hashed. Each has a role within its plan;
+    only editor and viewer keys may be bound to a department (checked by ``ApiKey.clean``).
 
-    list_display = (*APIKeyModelAdmin.list_display, "plan", "department", "can_write")
-    list_filter = (*APIKeyModelAdmin.list_filter, "plan", "can_write")
+    A key may act as its plan's secretariat, so a staff user who is not a superuser manages
+    the keys of the plans whose secretariat they are, and no others."""
+
+    list_display = (*APIKeyModelAdmin.list_display, "plan", "role", "department")
+    list_filter = (*APIKeyModelAdmin.list_filter, "plan", "role")
+    list_select_related = ("plan", "department")
+    fields = ("prefix", "name", "plan", "role", "department", "expiry_date", "revoked")
+
+    def managed_plans(self, request: HttpRequest) -> QuerySet[Plan]:
+        plans = Plan.objects.all()
+        if not request.user.is_superuser:
+            plans = plans.filter(secretariat__user=request.user)
+        return plans
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        keys = super().get_queryset(request)
+        if not request.user.is_superuser:
+            keys = keys.filter(plan__in=self.managed_plans(request))
+        return keys
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiKey | None = None
+    ) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.revoked:
+            fields += ("plan", "role", "department")
+        return fields
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: ApiKey | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        plans = self.managed_plans(request)
+        plan = form.base_fields.get("plan")
+        if plan is not None:
+            plan.queryset = plans
+        department = form.base_fields.get("department")
+        if department is not None:
+            # A key's department is one of its plan's: the plan's only, once the key has one;
+            # on the add form those of every plan offered, each named with its plan.
+            departments = (
+                Department.objects.filter(plan__in=plans)
+                .select_related("plan")
+                .order_by("plan__code", "order", "code")
+            )
+            if obj is not None:
+                departments = departments.filter(plan_id=obj.plan_id)
+            department.queryset = departments
+            department.label_from_instance = lambda d: f"{d.plan.code} / {d.name}"
+        return form

@@ -45,7 +45,11 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": (
-                "`Api-Key <key>`. Keys are issued by the secretariat in the admin, shown once, "
-                "limited to one plan, read or read-write, optionally bound to a department."
+                "`Api-Key <key>`. Keys are issued in the admin or with `manage.py "
+                "create_api_key`, shown once, and limited to one plan. Each carries a role "
+                "within that plan and may do what a user of that role may: `secretariat` "
+                "(rounds, review, publication, structure; never creating or deleting a plan), "
+                "`editor` or `viewer` of one department (or, bound to none, of every "
+                "department of the plan), or `reader` (what the public reads)."
             ),
         }

@@ -1,14 +1,14 @@
 """The structure of a DX promotion plan: plan, pillars, policy areas, initiatives, KPIs."""
 
-from decimal import Decimal
-
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
 from dxapi.history import tracked
+from dxapi.numbers import plain_decimal
 from initiatives.fiscal_years import MAX_FISCAL_YEAR, MIN_FISCAL_YEAR, long_label, short_label
 
 
@@ -257,7 +257,7 @@ class KPITarget(models.Model):
         ]
 
     def __str__(self) -> str:
-        shown = self.text if self.value is None else f"{Decimal(self.value).normalize():f}"
+        shown = self.text if self.value is None else plain_decimal(self.value)
         return f"{short_label(self.fiscal_year)}: {shown}"
 
     @property
@@ -318,16 +318,58 @@ class SecretariatMembership(models.Model):
         return f"{self.user} / {self.plan}"
 
 
+class ApiKeyRole(models.TextChoices):
+    """What an API key may do within its plan: what a user of the same role may."""
+
+    SECRETARIAT = "secretariat", _("事務局")
+    EDITOR = "editor", _("編集者")
+    VIEWER = "viewer", _("閲覧者")
+    READER = "reader", _("公開情報の閲覧")
+
+
+# The roles of a key that may be bound to one department (unbound: every department).
+API_KEY_DEPARTMENT_ROLES = (ApiKeyRole.EDITOR, ApiKeyRole.VIEWER)
+
+
 class ApiKey(AbstractAPIKey):
-    """A key for another government system: read or read-write, within one plan, optionally
-    bound to one department (then it acts as that department's editor)."""
+    """A key for another government system, within one plan, with a role: the plan's
+    secretariat, a department's editor or viewer (bound to one department, or unbound: every
+    department of the plan), or a reader of what the public reads."""
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="api_keys")
     department = models.ForeignKey(
-        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+        Department,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        verbose_name=_("部局"),
+        help_text=_("編集者・閲覧者のみ。空欄なら計画のすべての部局"),
     )
-    can_write = models.BooleanField(_("書込み可"), default=False)
+    role = models.CharField(
+        _("役割"), max_length=12, choices=ApiKeyRole.choices, default=ApiKeyRole.READER
+    )
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = _("APIキー")
         verbose_name_plural = _("APIキー")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=ApiKeyRole.values), name="api_key_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(department__isnull=True) | Q(role__in=API_KEY_DEPARTMENT_ROLES),
+                name="api_key_department_only_for_editor_or_viewer",
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.department_id is None:
+            return
+        if self.role not in API_KEY_DEPARTMENT_ROLES:
+            raise ValidationError(
+                {"department": "Only an editor or viewer key may be bound to a department."}
+            )
+        if self.plan_id is not None and self.department.plan_id != self.plan_id:
+            raise ValidationError({"department": "The department belongs to another plan."})

@@ -1,10 +1,11 @@
 """Writes of plan structure, for the secretariat of the plan (superusers for plans)."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypedDict
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from simple_history.utils import bulk_create_with_history
 
 from initiatives.access import Actor
 from initiatives.models import (
@@ -22,6 +23,19 @@ from initiatives.models import (
 class Responsibility(TypedDict):
     department: Department
     is_lead: bool
+
+
+# Rules that records of other apps put on the structure (e.g. a KPI with actuals stays with
+# its initiative, a plan's period covers its rounds): each gets the record about to be saved,
+# and raises ``ValidationError``. Apps register theirs when they are ready.
+StructureCheck = Callable[[models.Model], None]
+_structure_checks: list[StructureCheck] = []
+
+
+def register_structure_check(check: StructureCheck) -> StructureCheck:
+    if check not in _structure_checks:
+        _structure_checks.append(check)
+    return check
 
 
 def plan_id_of(instance: models.Model) -> int | None:
@@ -47,13 +61,13 @@ def require_may_change(actor: Actor, instance: models.Model) -> None:
         allowed = actor.is_superuser
     else:
         allowed = actor.is_secretariat_of(plan_id_of(instance))
-    if not allowed or actor.api_key is not None:
+    if not allowed:
         raise PermissionDenied("Only the plan's secretariat may change its structure.")
 
 
 def require_may_create_structure(actor: Actor) -> None:
     """Refuse early (before validating a payload) callers who may change no structure."""
-    if not actor.is_any_secretariat or actor.api_key is not None:
+    if not actor.is_any_secretariat:
         raise PermissionDenied("Only a plan's secretariat may change structure.")
 
 
@@ -80,15 +94,18 @@ def structure_save(
     require_may_change(actor, instance)
     _validate_same_plan(instance)
     instance.full_clean()
+    for check in _structure_checks:
+        check(instance)
+    instance._change_reason = "update" if instance.pk else "create"
     instance.save()
     if responsibilities is not None:
-        _set_responsibilities(instance, list(responsibilities))
+        _set_responsibilities(instance, list(responsibilities), user=actor.user)
     return instance
 
 
-def _set_responsibilities(initiative: Initiative, items: list[Responsibility]) -> None:
+def _set_responsibilities(initiative: Initiative, items: list[Responsibility], *, user) -> None:
     errors = []
-    if sum(item["is_lead"] for item in items) > 1:
+    if sum(bool(item.get("is_lead")) for item in items) > 1:
         errors.append("At most one department can be the lead.")
     if len({item["department"].pk for item in items}) != len(items):
         errors.append("A department is listed twice.")
@@ -97,8 +114,18 @@ def _set_responsibilities(initiative: Initiative, items: list[Responsibility]) -
     if errors:
         raise ValidationError({"departments": errors})
     initiative.responsibilities.all().delete()
-    InitiativeDepartment.objects.bulk_create(
-        InitiativeDepartment(initiative=initiative, **item) for item in items
+    bulk_create_with_history(
+        [
+            InitiativeDepartment(
+                initiative=initiative,
+                department=item["department"],
+                is_lead=item.get("is_lead", False),
+            )
+            for item in items
+        ],
+        InitiativeDepartment,
+        default_user=user,
+        default_change_reason="departments replaced",
     )
 
 
@@ -111,4 +138,5 @@ def structure_delete(*, actor: Actor, instance: models.Model) -> None:
             raise PermissionDenied("Only a superuser may delete a plan.")
     else:
         require_may_change(actor, instance)
+    instance._change_reason = "delete"
     instance.delete()

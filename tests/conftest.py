@@ -13,7 +13,15 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from evaluations.models import Evaluation, KPIActual, Round
-from initiatives.models import KPI, ApiKey, DepartmentRole, Initiative, Plan, SecretariatMembership
+from initiatives.models import (
+    KPI,
+    ApiKey,
+    ApiKeyRole,
+    DepartmentRole,
+    Initiative,
+    Plan,
+    SecretariatMembership,
+)
 from tests.helpers import PLAN_CODE, client_for, key_client, member, open_r7
 
 __all__ = ["PLAN_CODE", "error_attrs", "evaluation", "initiative", "load_shipped_plan", "numbers"]
@@ -122,14 +130,23 @@ def other_editor(other_editor_user) -> APIClient:
 
 @pytest.fixture
 def api_keys(plan) -> dict[str, str]:
-    """Raw API keys of the plan: read-only, read-write, and read-write bound to 企画振興部."""
+    """Raw API keys of the plan: a reader (the public's reads), an editor of every
+    department, an editor bound to 企画振興部 and the plan's secretariat."""
     kikaku = plan.departments.get(code="kikaku-shinko")
-    _, read_key = ApiKey.objects.create_key(name="read", plan=plan, can_write=False)
-    _, rw_key = ApiKey.objects.create_key(name="rw", plan=plan, can_write=True)
+    _, read_key = ApiKey.objects.create_key(name="read", plan=plan, role=ApiKeyRole.READER)
+    _, rw_key = ApiKey.objects.create_key(name="rw", plan=plan, role=ApiKeyRole.EDITOR)
     _, bound_key = ApiKey.objects.create_key(
-        name="bound", plan=plan, department=kikaku, can_write=True
+        name="bound", plan=plan, department=kikaku, role=ApiKeyRole.EDITOR
     )
-    return {"read_key": read_key, "rw_key": rw_key, "bound_key": bound_key}
+    _, secretariat_key = ApiKey.objects.create_key(
+        name="secretariat", plan=plan, role=ApiKeyRole.SECRETARIAT
+    )
+    return {
+        "read_key": read_key,
+        "rw_key": rw_key,
+        "bound_key": bound_key,
+        "secretariat_key": secretariat_key,
+    }
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from evaluations import aggregate_cache
+from evaluations import policy
 from evaluations.models import Evaluation, Round, RoundStatus
 from initiatives.access import ANONYMOUS, Actor
 from initiatives.models import DepartmentMembership, SecretariatMembership
@@ -81,7 +81,7 @@ def test_secretariat_and_public_results_are_kept_apart(api, plan, django_user_mo
     ],
 )
 def test_audiences(actor: Actor, expected: str | None) -> None:
-    assert aggregate_cache.audience(actor, 1) == expected
+    assert policy.audience(actor, 1) == expected
 
 
 def test_department_members_are_not_served_from_the_cache(plan, django_user_model) -> None:

@@ -20,8 +20,6 @@ from initiatives.models import (
 from tests.conftest import PLAN_CODE
 from tests.helpers import ACCESS_MODELS, PLAN_MODELS
 
-pytestmark = pytest.mark.urls("tests.exchange_urls")
-
 SYSTEM = Actor(is_superuser=True)
 DOCUMENT_URL = f"/api/v1/exports/plans/{PLAN_CODE}/document/"
 

@@ -73,7 +73,7 @@ def test_malformed_request_id_is_replaced(draft, editor):
 
 
 def test_api_key_prefix_is_recorded(plan, draft):
-    key_obj, key = ApiKey.objects.create_key(name="rw", plan=plan, can_write=True)
+    key_obj, key = ApiKey.objects.create_key(name="rw", plan=plan, role="editor")
     client = key_client(key)
     response = client.patch(
         url(draft), {"progress_text": "by key"}, format="json", **if_match(draft)

@@ -15,8 +15,6 @@ from evaluations.models import Evaluation, EvaluationStatus, KPIActual
 from tests.conftest import PLAN_CODE
 from tests.helpers import R7
 
-pytestmark = pytest.mark.urls("tests.exchange_urls")
-
 TEMPLATE_URL = "/api/v1/templates/progress/"
 IMPORT_URL = "/api/v1/imports/progress/"
 HEADER = [column.header for column in COLUMNS]

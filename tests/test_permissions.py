@@ -20,8 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from dxapi.urls import router
+from evaluations.api.urls import router as cycle_router
 from evaluations.models import Evaluation, EvaluationStatus, Round
+from initiatives.api.urls import router as structure_router
 from initiatives.models import (
     KPI,
     ApiKey,
@@ -34,6 +35,10 @@ from initiatives.models import (
 from tests.conftest import PLAN_CODE, error_attrs, initiative
 from tests.helpers import PLAN_MODELS, if_match, key_client, open_r7
 
+# The API routes of both apps.
+REGISTRY = [*structure_router.registry, *cycle_router.registry]
+ROUTE_URLS = [*structure_router.urls, *cycle_router.urls]
+
 ROLES = (
     "anonymous",
     "viewer",
@@ -43,6 +48,7 @@ ROLES = (
     "read_key",
     "rw_key",
     "bound_key",
+    "secretariat_key",
 )
 
 
@@ -51,13 +57,17 @@ def every(status: int) -> dict[str, int]:
 
 
 def roles(default: int, **overrides: int) -> dict[str, int]:
+    """Each role gets ``default`` unless overridden; a secretariat key gets what the
+    secretariat user gets (a key of a role may do what a user of that role may)."""
     assert set(overrides) <= set(ROLES)
+    if "secretariat" in overrides:
+        overrides.setdefault("secretariat_key", overrides["secretariat"])
     return every(default) | overrides
 
 
 def structure(secretariat: int) -> dict[str, int]:
-    """A structure write: anonymous 401, the secretariat ``secretariat``, everyone else (API
-    keys included: keys never change structure) 403."""
+    """A structure write: anonymous 401, the plan's secretariat (user or key)
+    ``secretariat``, everyone else 403."""
     return roles(403, anonymous=401, secretariat=secretariat)
 
 
@@ -118,6 +128,8 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
     ("round-detail", "GET", ""): roles(200, anonymous=404, read_key=404),
     ("round-close", "POST", ""): roles(403, secretariat=200, anonymous=401, read_key=404),
     ("round-publish", "POST", ""): roles(403, anonymous=401, secretariat=409, read_key=404),
+    # An open round cannot be reopened: 409 naming its state.
+    ("round-reopen", "POST", ""): roles(403, anonymous=401, secretariat=409, read_key=404),
     ("kpi-actual-list", "GET", ""): every(200),
     ("kpi-actual-list", "POST", ""): roles(
         201, anonymous=401, viewer=403, other_editor=404, read_key=404
@@ -217,7 +229,7 @@ def unused_department(plan) -> Department:
 
 
 def basename_of(name: str) -> str:
-    return max((b for _, _, b in router.registry if name.startswith(b + "-")), key=len)
+    return max((b for _, _, b in REGISTRY if name.startswith(b + "-")), key=len)
 
 
 def request_for(name: str, method: str, case: str, *, plan, draft, actual, unused_department):
@@ -434,12 +446,12 @@ def test_permission_matrix(
 def test_matrix_covers_every_role_and_every_router_route():
     assert all(set(expected) == set(ROLES) for expected in MATRIX.values())
     named = {name for name, _, _ in MATRIX}
-    basenames = {basename for _, _, basename in router.registry}
+    basenames = {basename for _, _, basename in REGISTRY}
     assert "kpi-target" in basenames
     for basename in basenames:
         assert any(basename_of(name) == basename for name in named), basename
     # The matrix names only real routes, and every write method the structure routes have.
-    route_names = {url.name for url in router.urls if url.name}
+    route_names = {url.name for url in ROUTE_URLS if url.name}
     assert named <= route_names
     for basename in ("plan", "department", "pillar", "policy-area", "initiative", "kpi"):
         rows = {(name, method) for name, method, _ in MATRIX}
@@ -567,13 +579,13 @@ def bad_keys(plan) -> dict[str, str]:
     _, expired = ApiKey.objects.create_key(
         name="expired",
         plan=plan,
-        can_write=True,
+        role="editor",
         expiry_date=timezone.now() - timedelta(days=1),
     )
-    revoked_obj, revoked = ApiKey.objects.create_key(name="revoked", plan=plan, can_write=True)
+    revoked_obj, revoked = ApiKey.objects.create_key(name="revoked", plan=plan, role="editor")
     revoked_obj.revoked = True
     revoked_obj.save()
-    _, good = ApiKey.objects.create_key(name="good", plan=plan, can_write=True)
+    _, good = ApiKey.objects.create_key(name="good", plan=plan, role="editor")
     return {
         "expired": expired,
         "revoked": revoked,
@@ -616,7 +628,7 @@ def test_a_key_of_another_plan_sees_nothing_of_this_plan(plan, r7, draft):
     other = Plan.objects.create(
         code="other", organisation="x", name="x", start_year=2023, end_year=2026
     )
-    _, key = ApiKey.objects.create_key(name="other", plan=other, can_write=True)
+    _, key = ApiKey.objects.create_key(name="other", plan=other, role="editor")
     client = key_client(key)
     assert client.get(reverse("evaluation-list")).json()["count"] == 0
     response = client.patch(

@@ -1,4 +1,7 @@
-"""The report's rating criteria applied to KPIs, in Decimal, and the suggestion in the API."""
+"""The report's rating criteria applied to KPIs, in Decimal, and the suggestion in the API.
+
+The rating follows the ratio as displayed, to 0.01 % (4 decimal places, rounded half up);
+``test_suggestion_rule`` holds the SQL of the same rule to it."""
 
 from decimal import Decimal
 
@@ -21,15 +24,20 @@ D = Decimal
     ("ratio", "rating"),
     [
         ("1.0001", Rating.A),
-        ("1.00000000001", Rating.A),
+        ("1.00005", Rating.A),  # displayed as 100.01 %
+        ("1.00004999999", Rating.B),  # displayed as 100.00 %
+        ("1.00000000001", Rating.B),
         ("1", Rating.B),
         ("1.0000", Rating.B),
         ("0.9999", Rating.B),
         ("0.8", Rating.B),
         ("0.8000", Rating.B),
+        ("0.79999999999", Rating.B),  # displayed as 80.00 %
+        ("0.79995", Rating.B),
+        ("0.79994999999", Rating.C),  # displayed as 79.99 %
         ("0.7999", Rating.C),
-        ("0.79999999999", Rating.C),
         ("0", Rating.C),
+        ("-0.00005", Rating.C),
         ("2.5", Rating.A),
     ],
 )
@@ -45,7 +53,15 @@ def test_rating_for_ratio_boundaries(ratio: str, rating: Rating) -> None:
         ("80", "100", "0.8", Rating.B),  # exactly 80% is B
         ("79.99", "100", "0.7999", Rating.C),
         ("4", "5", "0.8", Rating.B),
+        ("2.4", "3", "0.8", Rating.B),  # 0.7999999… in floating point
         ("2", "3", "0.6667", Rating.C),
+        # The rating follows the ratio as displayed, rounded half up to 0.01 %.
+        ("79.996", "100", "0.8", Rating.B),
+        ("79.995", "100", "0.8", Rating.B),
+        ("79.994", "100", "0.7999", Rating.C),
+        ("100.004", "100", "1", Rating.B),
+        ("100.005", "100", "1.0001", Rating.A),
+        ("15999", "20000", "0.8", Rating.B),
     ],
 )
 def test_assess_kpi_higher_is_better(actual, target, ratio, rating) -> None:
@@ -55,10 +71,12 @@ def test_assess_kpi_higher_is_better(actual, target, ratio, rating) -> None:
     assert assessment.reason == ""
 
 
-def test_assess_kpi_ratio_is_exact_decimal() -> None:
+def test_assess_kpi_ratio_is_the_displayed_decimal() -> None:
     assessment = assess_kpi(actual=D("80"), target=D("100"))
     assert isinstance(assessment.ratio, Decimal)
     assert assessment.ratio == D("0.8")
+    assert assess_kpi(actual=D("2"), target=D("3")).ratio == D("0.6667")
+    assert assess_kpi(actual=D("-1"), target=D("20000")).ratio == D("-0.0001")  # away from 0
 
 
 @pytest.mark.parametrize(
@@ -68,6 +86,8 @@ def test_assess_kpi_ratio_is_exact_decimal() -> None:
         ("39", "40", "1.0256", Rating.A),  # below the ceiling is better
         ("50", "40", "0.8", Rating.B),
         ("50.01", "40", "0.7998", Rating.C),
+        ("20000", "15999", "0.8", Rating.B),  # 79.995 %
+        ("20000", "20001", "1.0001", Rating.A),  # 100.005 %
     ],
 )
 def test_assess_kpi_lower_is_better_inverts_the_ratio(actual, target, ratio, rating) -> None:
@@ -133,6 +153,37 @@ def test_suggestion_is_the_mean_ratio_of_the_numeric_kpis() -> None:
     assert suggestion.rating == Rating.B
 
 
+def test_suggestion_is_the_mean_of_the_displayed_ratios_rounded_again() -> None:
+    # 0.79985 and 0.79995 are shown as 79.99 % and 80.00 %: their mean is shown as 80.00 %
+    # (B), though the mean of the exact ratios, 79.99 %, would be C.
+    assessments = [
+        assess_kpi(actual=D("15997"), target=D("20000")),
+        assess_kpi(actual=D("15999"), target=D("20000")),
+    ]
+    assert [a.ratio for a in assessments] == [D("0.7999"), D("0.8000")]
+    suggestion = suggest_rating(assessments)
+    assert (suggestion.ratio, suggestion.rating) == (D("0.8000"), Rating.B)
+    # Ratios given unrounded are rounded first.
+    suggestion = suggest_rating(
+        [KPIAssessment(D("0.79985"), Rating.C), KPIAssessment(D("0.79994"), Rating.C)]
+    )
+    assert (suggestion.ratio, suggestion.rating) == (D("0.7999"), Rating.C)
+
+
+@pytest.mark.parametrize(
+    ("ratios", "mean", "rating"),
+    [
+        (["1", "1.0001"], "1.0001", Rating.A),  # 1.00005
+        (["1", "1", "1.0001"], "1", Rating.B),  # 1.0000333…
+        (["0.6667", "0.9333"], "0.8", Rating.B),  # 2/3 and 14/15
+        (["0.7998", "0.8"], "0.7999", Rating.C),
+    ],
+)
+def test_suggestion_means_at_the_thresholds(ratios, mean, rating) -> None:
+    suggestion = suggest_rating([KPIAssessment(D(r), rating_for_ratio(D(r))) for r in ratios])
+    assert (suggestion.ratio, suggestion.rating) == (D(mean), rating)
+
+
 # --- the report's cases ----------------------------------------------------------------------
 
 
@@ -155,7 +206,8 @@ def test_no_60_two_kpis_suggest_a() -> None:
     assert [a.rating for a in assessments] == [Rating.B, Rating.A]
     suggestion = suggest_rating(assessments)
     assert suggestion.rating == Rating.A
-    assert suggestion.ratio_display == D("1.0170")
+    # The mean of 90.91 % and 112.50 % as shown: 101.705 %, rounded half up.
+    assert suggestion.ratio_display == D("1.0171")
 
 
 @pytest.mark.parametrize(
@@ -185,7 +237,7 @@ def evaluation_detail(api, number: int) -> dict:
     ("number", "ratio", "rating"),
     [
         (45, "1.2538", "A"),
-        (60, "1.0170", "A"),
+        (60, "1.0171", "A"),
         (89, "0.5733", "C"),
         (50, "0.8500", "B"),
         (22, "1.3771", "A"),

@@ -69,7 +69,20 @@ def test_rating_as_suggested_needs_no_reason(draft, kpi89, editor):
     assert status_of(draft) == EvaluationStatus.SUBMITTED
 
 
-@pytest.mark.parametrize(("value", "rating"), [("90", "B"), ("50", "C"), ("100", "B")])
+@pytest.mark.parametrize(
+    ("value", "rating"),
+    [
+        ("90", "B"),
+        ("50", "C"),
+        ("100", "B"),
+        # The suggestion follows the ratio as displayed, to 0.01 %, rounded half up.
+        ("79.996", "B"),
+        ("79.995", "B"),
+        ("79.994", "C"),
+        ("100.004", "B"),
+        ("100.005", "A"),
+    ],
+)
 def test_each_suggested_rating_needs_no_reason(draft, kpi89, editor, value, rating):
     with_actual(draft, kpi89, target="100", value=value)
     rate(draft, rating)
@@ -151,3 +164,19 @@ def test_filter_with_lower_is_better_kpi(draft, kpi89, secretariat):
     rate(draft, "A")
     assert differing(secretariat, "R7", "true") == (0, [])
     assert 89 in differing(secretariat, "R7", "false")[1]
+
+
+@pytest.mark.parametrize(
+    ("target", "value"),
+    [("3", "2.4"), ("60", "48"), ("3.375", "2.7"), ("20000", "15999"), ("2", "1.5999")],
+)
+def test_filter_and_submit_agree_at_80_percent(draft, kpi89, editor, secretariat, target, value):
+    """Exactly 80 % (2.4 / 3 is 0.7999… in floating point) or 79.995 % is B for the list's
+    filter (SQL) as for the detail and the submission (Decimal)."""
+    with_actual(draft, kpi89, target=target, value=value)
+    rate(draft, "C")
+    assert differing(secretariat, "R7", "true") == (1, [89])
+    rate(draft, "B")
+    assert differing(secretariat, "R7", "true") == (0, [])
+    assert secretariat.get(url(draft)).json()["differs_from_suggestion"] is False
+    assert submit(editor, draft).status_code == 200

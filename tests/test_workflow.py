@@ -269,7 +269,16 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
     )
 
 
-def test_publishing_an_open_round_lists_every_initiative(r7, secretariat):
+def test_publishing_needs_a_closed_round(r7, secretariat):
+    response = secretariat.post(reverse("round-publish", args=[r7.pk]))
+    assert response.status_code == 409
+    assert "current state: open" in detail(response)
+    r7.refresh_from_db()
+    assert r7.status == RoundStatus.OPEN
+
+
+def test_publishing_a_closed_round_lists_every_initiative_not_approved(r7, secretariat):
+    assert secretariat.post(reverse("round-close", args=[r7.pk])).status_code == 200
     response = secretariat.post(reverse("round-publish", args=[r7.pk]))
     assert response.status_code == 409
     numbers = detail(response).split("initiatives not approved: ")[1].split(" (")[0]

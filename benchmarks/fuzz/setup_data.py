@@ -29,6 +29,7 @@ from evaluations.models import Evaluation, KPIActual, Round  # noqa: E402
 from initiatives.access import actor_for_user  # noqa: E402
 from initiatives.models import (  # noqa: E402
     ApiKey,
+    ApiKeyRole,
     Department,
     DepartmentMembership,
     DepartmentRole,
@@ -102,10 +103,10 @@ def main(out: Path) -> None:
     if not Round.objects.filter(plan=plan, fiscal_year=R7).exists():
         services.round_open(actor=actor_for_user(secretariat), plan=plan, fiscal_year=R7)
 
-    _, read_key = ApiKey.objects.create_key(name="fuzz-read", plan=plan, can_write=False)
-    _, rw_key = ApiKey.objects.create_key(name="fuzz-read-write", plan=plan, can_write=True)
+    _, read_key = ApiKey.objects.create_key(name="fuzz-read", plan=plan, role=ApiKeyRole.READER)
+    _, rw_key = ApiKey.objects.create_key(name="fuzz-read-write", plan=plan, role=ApiKeyRole.EDITOR)
     _, bound_key = ApiKey.objects.create_key(
-        name="fuzz-department", plan=plan, department=department, can_write=True
+        name="fuzz-department", plan=plan, department=department, role=ApiKeyRole.EDITOR
     )
 
     r7_evaluations = Evaluation.objects.filter(round__plan=plan, round__fiscal_year=R7)

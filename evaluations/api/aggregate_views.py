@@ -7,20 +7,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dxapi.filters import is_id
+from dxapi.filters import id_or_code
 from evaluations import aggregate_cache, aggregates
-from evaluations.selectors import evaluations_visible_to
+from evaluations.policy import evaluations_visible_to, plans_visible_to
 from initiatives.access import actor_for
-from initiatives.fiscal_years import parse_fiscal_year, year_fields
+from initiatives.api.fields import FiscalYearParamField
+from initiatives.fiscal_years import year_fields
 from initiatives.models import Plan
-
-
-class FiscalYearParamField(serializers.CharField):
-    def to_internal_value(self, data) -> int:
-        try:
-            return parse_fiscal_year(super().to_internal_value(data))
-        except ValueError as error:
-            raise serializers.ValidationError(str(error)) from error
 
 
 class PlanParamField(serializers.CharField):
@@ -30,8 +23,9 @@ class PlanParamField(serializers.CharField):
         value = super().to_internal_value(data)
         if "\x00" in value:
             raise serializers.ValidationError("Null characters are not allowed.")
-        lookup = {"pk": int(value)} if is_id(value) else {"code": value}
-        return get_object_or_404(Plan, **lookup)
+        # A plan the caller may not see (another plan than an API key's) is not found.
+        plans = plans_visible_to(actor_for(self.context["request"]))
+        return get_object_or_404(plans, **id_or_code(value))
 
 
 class PlanYearQuery(serializers.Serializer):
@@ -171,7 +165,7 @@ class AggregateView(APIView):
     query_serializer: type[serializers.Serializer]
 
     def query(self, request: Request) -> dict:
-        query = self.query_serializer(data=request.query_params)
+        query = self.query_serializer(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
         return query.validated_data
 

@@ -12,11 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluations.api.aggregate_views import FiscalYearParamField, PlanParamField
+from evaluations.api.aggregate_views import PlanParamField
 from evaluations.exchange import exporter, importer, templates
 from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, SheetError, read_sheet
-from evaluations.models import Round
+from evaluations.policy import plans_visible_to, rounds_visible_to
 from initiatives.access import actor_for
+from initiatives.api.fields import FiscalYearParamField
+from initiatives.api.permissions import IsAuthenticatedActor
 from initiatives.models import Department, Plan
 
 JSON_MIME = "application/json"
@@ -107,7 +109,7 @@ def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
 
 
 class ProgressTemplateView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [IsAuthenticatedActor]
     query_serializer = TemplateQuery
 
     @extend_schema(
@@ -126,11 +128,13 @@ class ProgressTemplateView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        query = self.query_serializer(data=request.query_params)
+        query = self.query_serializer(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
         plan: Plan = query.validated_data["plan"]
         round_ = get_object_or_404(
-            Round, plan=plan, fiscal_year=query.validated_data["fiscal_year"]
+            rounds_visible_to(actor_for(request)),
+            plan=plan,
+            fiscal_year=query.validated_data["fiscal_year"],
         )
         code = query.validated_data.get("department")
         department = get_object_or_404(Department, plan=plan, code=code) if code else None
@@ -146,7 +150,7 @@ class ProgressTemplateView(APIView):
 
 
 class ProgressImportView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [IsAuthenticatedActor]
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -168,7 +172,7 @@ class ProgressImportView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = ImportRequestSerializer(data=request.data)
+        data = ImportRequestSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = data.validated_data
         upload = values["file"]
@@ -203,11 +207,7 @@ EXPORT_VISIBILITY = (
 
 
 def _plan_for(request: Request, code: str) -> Plan:
-    actor = actor_for(request)
-    plans = Plan.objects.all()
-    if actor.plan_limit is not None:
-        plans = plans.filter(pk=actor.plan_limit)
-    return get_object_or_404(plans, code=code)
+    return get_object_or_404(plans_visible_to(actor_for(request)), code=code)
 
 
 class PlanDocumentExportView(APIView):

@@ -2,23 +2,23 @@ from django_filters import rest_framework as filters
 
 from dxapi.filters import (
     ChoiceFilter,
-    FiscalYearFilter,
     IntegerFilter,
     PlanFilter,
     StrictBooleanFilter,
     StrictFilterSet,
-    is_id,
+    id_or_code,
 )
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
-from evaluations.selectors import differing_from_suggestion, evaluations_visible_to
+from evaluations.policy import evaluations_visible_to
+from evaluations.selectors import differing_from_suggestion
 from initiatives.access import actor_for
+from initiatives.api.fields import FiscalYearFilter
 from initiatives.api.filters import InitiativeFilter
 
 
 def department_lookup(value: str) -> dict[str, str]:
     """A department given by id or code."""
-    field = "id" if is_id(value) else "code"
-    return {f"initiative__departments__{field}": value}
+    return id_or_code(value, "initiative__departments__")
 
 
 class RoundFilter(StrictFilterSet):

@@ -20,9 +20,8 @@ from evaluations.api.report_renderers import (
     ReportHTMLRenderer,
     ReportXLSXRenderer,
 )
-from evaluations.models import Round, RoundStatus
+from evaluations.policy import evaluations_visible_to, rounds_visible_to
 from evaluations.report import ReportScope, yearly_report
-from evaluations.selectors import evaluations_visible_to
 from initiatives.access import actor_for
 
 
@@ -117,11 +116,9 @@ class YearlyReportView(AggregateView):
         query = self.query(request)
         plan, fiscal_year = query["plan"], query["fiscal_year"]
         actor = actor_for(request)
-        round_ = Round.objects.filter(plan=plan, fiscal_year=fiscal_year).first()
-        if round_ is None or (
-            round_.status != RoundStatus.PUBLISHED and not actor.is_secretariat_of(plan.pk)
-        ):
-            raise Http404("No published round for that fiscal year.")
+        round_ = rounds_visible_to(actor).filter(plan=plan, fiscal_year=fiscal_year).first()
+        if round_ is None:
+            raise Http404("No round of that fiscal year that you may see.")
         scope = ReportScope(plan=plan, round=round_, evaluations=evaluations_visible_to(actor))
         report = yearly_report(scope)
         response = Response(ReportSerializer(report).data)

@@ -3,9 +3,10 @@ import functools
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from dxapi.serializer_fields import FiscalYearLabelField, PlainDecimalField
+from dxapi.serializer_fields import PlainDecimalField
 from evaluations import rating_rules
 from evaluations.models import (
+    EVALUATION_TEXT_FIELDS,
     RATED,
     REVIEWER_FIELDS_WITHHELD,
     Evaluation,
@@ -13,6 +14,7 @@ from evaluations.models import (
     Rating,
     Round,
 )
+from initiatives.api.fields import FiscalYearLabelField
 from initiatives.api.serializers import (
     InitiativeSerializer,
     InitiativeSummarySerializer,
@@ -162,10 +164,7 @@ class EvaluationDetailSerializer(EvaluationSerializer):
     class Meta(EvaluationSerializer.Meta):
         fields = [
             *EvaluationSerializer.Meta.fields,
-            "rating_reason",
-            "plan_text",
-            "progress_text",
-            "next_actions",
+            *EVALUATION_TEXT_FIELDS,
             "note",
             "kpi_actuals",
             "review_comment",

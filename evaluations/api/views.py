@@ -10,24 +10,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dxapi.etags import ETAG, IF_MATCH, PRECONDITION_RESPONSES, expected_version, with_etag
-from dxapi.filters import is_id
+from dxapi.filters import id_or_code
 from dxapi.history_api import HistoryMixin
 from dxapi.pagination import CursorablePagination
-from dxapi.permissions import ReadAnyoneWriteAuthenticated
 from dxapi.schema import crud_docs, read_only_docs
-from evaluations import services
+from evaluations import policy, services
 from evaluations.api import filters, serializers, write_serializers
-from evaluations.api.aggregate_views import FiscalYearParamField
 from evaluations.models import REVIEWER_FIELDS_WITHHELD
-from evaluations.selectors import (
-    evaluations_visible_to,
-    kpi_actuals_visible_to,
-    may_see_who_changed_initiative,
-    ratings_by_initiative,
-    rounds_visible_to,
-    with_target,
-)
+from evaluations.policy import evaluations_visible_to, kpi_actuals_visible_to, rounds_visible_to
+from evaluations.selectors import may_see_who_changed_initiative, ratings_by_initiative, with_target
 from initiatives.access import Actor, actor_for
+from initiatives.api.fields import FiscalYearParamField
+from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
 from initiatives.api.views import SECRETARIAT, InitiativeViewSet, KPIViewSet
 from initiatives.api.write_serializers import InitiativeWriteSerializer, KPIWriteSerializer
 from initiatives.models import KPI, Plan
@@ -90,7 +84,10 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
 
     @extend_schema(
         summary="Close a round",
-        description="Secretariat: stop data entry in an open round.",
+        description=(
+            "Secretariat: stop data entry in an open round; review (return, approve, reopen an "
+            "evaluation) goes on."
+        ),
         request=None,
         responses=serializers.RoundSerializer,
     )
@@ -100,10 +97,31 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
         return Response(serializers.RoundSerializer(round_).data)
 
     @extend_schema(
+        summary="Reopen a round",
+        description=(
+            "Secretariat: open a closed round again for data entry, or a published one (with a "
+            "`reason`, kept in the round's history): the public no longer sees it until it is "
+            "published again."
+        ),
+        request=write_serializers.RoundReopenSerializer,
+        responses=serializers.RoundSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        round_ = self.get_object()
+        policy.require_secretariat(actor_for(request), round_.plan_id)
+        data = write_serializers.RoundReopenSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        round_ = services.round_reopen(
+            actor=actor_for(request), round_=round_, reason=data.validated_data["reason"]
+        )
+        return Response(serializers.RoundSerializer(round_).data)
+
+    @extend_schema(
         summary="Publish a round",
         description=(
-            "Secretariat: publish a round whose evaluations are all approved; the public then "
-            "sees it and the aggregates count it. 409 names the initiatives not approved."
+            "Secretariat: publish a closed round whose evaluations are all approved; the public "
+            "then sees it and the aggregates count it. 409 names the initiatives not approved."
         ),
         request=None,
         responses=serializers.RoundSerializer,
@@ -157,9 +175,9 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         evaluation = self.get_object()
         actor = actor_for(self.request)
         if reviewer:
-            services.require_secretariat(actor, evaluation.round.plan_id)
+            policy.require_secretariat(actor, evaluation.round.plan_id)
         else:
-            services.require_editor(actor, evaluation)
+            policy.require_editor(actor, evaluation)
         return evaluation
 
     @extend_schema(parameters=[ETAG])
@@ -360,7 +378,7 @@ class KPIActualViewSet(
     )
     def update(self, request, *args, **kwargs):
         actual = self.get_object()
-        services.require_editor(actor_for(request), actual.evaluation)
+        policy.require_editor(actor_for(request), actual.evaluation)
         data = write_serializers.KPIActualUpdateSerializer(
             data=request.data, partial=kwargs.get("partial", False)
         )
@@ -425,9 +443,7 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
         if plan:
             # Redundant with the initiatives' own plan, but it lets PostgreSQL use the
             # plan's rounds index instead of hashing every round (EXPLAIN in benchmarks/).
-            visible = visible.filter(
-                **({"round__plan_id": int(plan)} if is_id(plan) else {"round__plan__code": plan})
-            )
+            visible = visible.filter(**id_or_code(plan, "round__plan__"))
         return visible
 
     def with_extras(self, initiatives):

@@ -3,9 +3,7 @@
 from rest_framework import serializers
 
 from dxapi.serializer_fields import StrictCharField
-from evaluations.models import Rating
-
-TEXT_LIMIT = 5000
+from evaluations.models import TEXT_LIMIT, Rating
 
 
 def text_field(**kwargs) -> StrictCharField:
@@ -26,6 +24,16 @@ class CommentSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=TEXT_LIMIT)
+
+
+class RoundReopenSerializer(serializers.Serializer):
+    reason = StrictCharField(
+        max_length=TEXT_LIMIT,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Why the round is reopened; required for a published round.",
+    )
 
 
 class KPIActualWriteSerializer(serializers.Serializer):

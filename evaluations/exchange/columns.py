@@ -8,7 +8,7 @@ and ignored on import, ``evaluation`` columns are written to the evaluation row 
 
 from dataclasses import dataclass
 
-from evaluations.services import EDITABLE_FIELDS
+from evaluations.models import EVALUATION_EDITABLE_FIELDS
 
 KEY = "key"
 INFO = "info"
@@ -56,7 +56,7 @@ EVALUATION_KEYS = tuple(column.key for column in COLUMNS if column.level == EVAL
 KPI_KEYS = tuple(column.key for column in COLUMNS if column.level == KPI_LEVEL)
 
 # The evaluation columns are exactly the fields the services let an editor change.
-assert set(EVALUATION_KEYS) == set(EDITABLE_FIELDS), "columns and services disagree"
+assert set(EVALUATION_KEYS) == set(EVALUATION_EDITABLE_FIELDS), "columns and services disagree"
 
 
 def header_of(key: str) -> str:

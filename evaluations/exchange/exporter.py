@@ -19,13 +19,9 @@ from django.db.models import Prefetch, QuerySet
 
 from evaluations.exchange.sheets import csv_lines
 from evaluations.exchange.templates import decimal_text
-from evaluations.models import Evaluation, KPIActual, Round
+from evaluations.models import EVALUATION_EDITABLE_FIELDS, Evaluation, KPIActual, Round
 from evaluations.plan_loader import FORMAT
-from evaluations.selectors import (
-    evaluations_visible_to,
-    kpi_actuals_visible_to,
-    rounds_visible_to,
-)
+from evaluations.policy import evaluations_visible_to, kpi_actuals_visible_to, rounds_visible_to
 from initiatives.access import Actor
 from initiatives.models import (
     KPI,
@@ -126,11 +122,7 @@ def _initiative_document(initiative: Initiative) -> dict[str, Any]:
         "evaluations": [
             {
                 "fiscal_year": evaluation.round.fiscal_year,
-                "rating": evaluation.rating,
-                "rating_reason": evaluation.rating_reason,
-                "plan_text": evaluation.plan_text,
-                "progress_text": evaluation.progress_text,
-                "next_actions": evaluation.next_actions,
+                **{name: getattr(evaluation, name) for name in EVALUATION_EDITABLE_FIELDS},
                 "note": evaluation.note,
                 "status": evaluation.status,
             }
@@ -259,11 +251,7 @@ def _evaluation_rows(actor: Actor, plan: Plan) -> Iterator[Row]:
     fields = [
         "round__fiscal_year",
         "initiative__number",
-        "rating",
-        "rating_reason",
-        "plan_text",
-        "progress_text",
-        "next_actions",
+        *EVALUATION_EDITABLE_FIELDS,
         "note",
         "status",
         "version",
@@ -310,11 +298,7 @@ TABLES: dict[str, TableSpec] = {
         [
             "fiscal_year",
             "initiative_number",
-            "rating",
-            "rating_reason",
-            "plan_text",
-            "progress_text",
-            "next_actions",
+            *EVALUATION_EDITABLE_FIELDS,
             "note",
             "status",
             "version",

@@ -1,9 +1,10 @@
 """Import of a filled-in progress sheet: every row is validated before anything is written,
 then all changes are written in one transaction with bulk queries.
 
-The rules are the services': who may edit (``selectors.evaluations_editable_by``), in which
-state (``services.require_open_round`` / ``require_state`` with ``EDITABLE_STATES``) and
-what a KPI actual may be (``services.kpi_actual_validate``). A blank 実績値 leaves the KPI's
+The rules are the API's: who may import and edit which row, in which state (``policy``),
+what an evaluation's fields and a KPI actual may be (``services.evaluation_changes_validate``,
+``services.kpi_actual_validate``), and each changed record claims its next version
+(``dxapi.versions.claim_versions``) with its history recorded. A blank 実績値 leaves the KPI's
 actual as it is (an import never deletes); a present evaluation column sets the field,
 blank included (blank 評価 = unknown). Columns absent from the sheet are left unchanged.
 """
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from dxapi.history import record_bulk_history
-from evaluations import aggregate_cache, services
+from dxapi.versions import claim_versions
+from evaluations import aggregate_cache, policy, services
 from evaluations.exchange.columns import (
     BY_KEY,
     BY_NAME,
@@ -31,11 +33,11 @@ from evaluations.exchange.columns import (
     header_of,
 )
 from evaluations.exchange.sheets import Sheet
-from evaluations.models import Evaluation, KPIActual, Rating, Round
-from evaluations.selectors import evaluations_editable_by
+from evaluations.models import Evaluation, KPIActual, Rating, Round, RoundStatus
+from evaluations.policy import evaluations_editable_by
 from initiatives.access import Actor
 from initiatives.fiscal_years import parse_as_of, short_label
-from initiatives.models import KPI, Department, Initiative, Plan
+from initiatives.models import KPI, Initiative, Plan
 
 BATCH_SIZE = 2000
 NOTE_MAX_LENGTH = KPIActual._meta.get_field("note").max_length
@@ -345,8 +347,8 @@ class _Validator:
             )
             return None
         try:
-            services.require_state(evaluation, services.EDITABLE_STATES, "import into")
-        except services.WorkflowConflict as error:
+            policy.require_state(policy.Action.EDIT, evaluation)
+        except policy.WorkflowConflict as error:
             self.error("invalid_state", str(error), "initiative_number", number)
         values = (
             self._kpi_values(number, cells, kpi, evaluation)
@@ -387,6 +389,12 @@ class _Validator:
                     self.error("invalid_choice", str(error), key, number)
             else:
                 values[key] = text
+        try:
+            services.evaluation_changes_validate(values)
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                for message in messages:
+                    self.error("invalid", message, name, number)
         return values
 
     def _kpi_values(
@@ -453,16 +461,6 @@ def _round_for(plan: Plan, fiscal_year: int) -> Round:
     return round_
 
 
-def _require_importer(actor: Actor, plan: Plan) -> None:
-    if actor.plan_limit is not None and actor.plan_limit != plan.pk:
-        raise PermissionDenied("This API key is limited to another plan.")
-    if actor.is_secretariat_of(plan.pk):
-        return
-    departments = set(Department.objects.filter(plan=plan).values_list("id", flat=True))
-    if not actor.may_edit_for(departments):
-        raise PermissionDenied("Only the secretariat or a department editor may import.")
-
-
 def progress_import(
     *,
     actor: Actor,
@@ -475,7 +473,7 @@ def progress_import(
 ) -> ImportResult:
     """Validate every row of ``sheet``; raise ``ImportValidationError`` listing every error,
     or write all changes (unless ``dry_run``) in one transaction and count them."""
-    _require_importer(actor, plan)
+    policy.require_may_import(actor, plan)
     round_ = _round_for(plan, fiscal_year)
     validator = _Validator(actor=actor, plan=plan, round_=round_, sheet=sheet)
     validator.read_header()
@@ -490,10 +488,12 @@ def progress_import(
     )
     with transaction.atomic():
         validator.load(lock=not dry_run)
-        try:
-            services.require_open_round(Evaluation(round=round_))
-        except services.WorkflowConflict as error:
-            validator.error("invalid_state", str(error), "fiscal_year")
+        if round_.status != RoundStatus.OPEN:
+            validator.error(
+                "invalid_state",
+                f"The {short_label(round_.fiscal_year)} round is {round_.status}.",
+                "fiscal_year",
+            )
         rows: list[_Row] = []
         for number, cells in sheet.rows:
             result.rows += 1
@@ -536,7 +536,6 @@ class _Changes:
                 for key in changed:
                     setattr(evaluation, key, row.values[key])
                 if changed:
-                    evaluation.version += 1
                     evaluation.updated_at = now
                     changed_evaluations[evaluation.pk] = evaluation
                     fields.update(changed)
@@ -556,7 +555,6 @@ class _Changes:
                 for key in changed:
                     setattr(actual, key, row.values[key])
                 if changed:
-                    actual.version += 1
                     actual.updated_at = now
                     updated.append(actual)
                 outcome = "updated" if changed else "unchanged"
@@ -578,6 +576,7 @@ class _Changes:
                 progress("written", done, total)
         actual_fields = ["value", "as_of", "note", "version", "updated_at"]
         for batch in _batches(self.updated):
+            claim_versions(KPIActual, batch)
             bulk_update(KPIActual, batch, actual_fields)
             record_bulk_history(KPIActual, batch, created=False, **history)
             done += len(batch)
@@ -585,6 +584,7 @@ class _Changes:
                 progress("written", done, total)
         fields = [*sorted(self.evaluation_fields), "version", "updated_at"]
         for batch in _batches(self.evaluations):
+            claim_versions(Evaluation, batch)
             bulk_update(Evaluation, batch, fields)
             record_bulk_history(Evaluation, batch, created=False, **history)
             done += len(batch)

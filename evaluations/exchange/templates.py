@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 
+from dxapi.numbers import plain_decimal
+from evaluations import policy
 from evaluations.exchange.columns import COLUMNS
 from evaluations.exchange.sheets import csv_bytes, xlsx_bytes
 from evaluations.models import Evaluation, KPIActual, Round
-from evaluations.selectors import evaluations_visible_to
+from evaluations.policy import evaluations_visible_to
 from initiatives.access import Actor
 from initiatives.fiscal_years import as_of_label, parse_as_of, short_label
 from initiatives.models import KPI, Department, KPITarget, Plan
@@ -28,7 +29,7 @@ _KPI_ORDER = next(index for index, column in enumerate(COLUMNS) if column.key ==
 
 def decimal_text(value: Decimal | None) -> str:
     """``Decimal("90.0000")`` -> ``"90"``; ``None`` -> ``""``."""
-    return "" if value is None else format(value.normalize(), "f")
+    return "" if value is None else plain_decimal(value)
 
 
 def as_of_text(day: date | None) -> str:
@@ -71,12 +72,7 @@ def template_scope(
     *, actor: Actor, plan: Plan, round_: Round, department: Department | None
 ) -> TemplateScope:
     """Check that the actor may have this template (403 otherwise)."""
-    if actor.is_secretariat_of(plan.pk):
-        return TemplateScope(plan, round_, department)
-    if department is None:
-        raise PermissionDenied("Name your department: only the secretariat gets every one.")
-    if department.pk not in actor.readable_department_ids:
-        raise PermissionDenied("You may only download your own department's template.")
+    policy.require_may_get_template(actor, plan, department)
     return TemplateScope(plan, round_, department)
 
 

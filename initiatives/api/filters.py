@@ -1,12 +1,12 @@
 from django_filters import rest_framework as filters
 
 from dxapi.filters import (
-    FiscalYearFilter,
     IntegerFilter,
     PlanFilter,
     StrictFilterSet,
-    is_id,
+    id_or_code,
 )
+from initiatives.api.fields import FiscalYearFilter
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
 
 
@@ -48,8 +48,7 @@ class InitiativeFilter(StrictFilterSet):
         fields = ["plan", "pillar", "policy_area", "department", "number", "is_major"]
 
     def filter_department(self, queryset, name, value):
-        lookup = "departments__id" if is_id(value) else "departments__code"
-        return queryset.filter(**{lookup: value}).distinct()
+        return queryset.filter(**id_or_code(value, "departments__")).distinct()
 
 
 class KPIFilter(StrictFilterSet):

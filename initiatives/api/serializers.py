@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from dxapi.serializer_fields import FiscalYearLabelField, PlainDecimalField
+from dxapi.serializer_fields import PlainDecimalField
+from initiatives.api.fields import FiscalYearLabelField
 from initiatives.models import (
     KPI,
     Department,

@@ -4,11 +4,11 @@ from django.db.models import Prefetch
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from dxapi.permissions import ReadAnyoneWriteAuthenticated
 from dxapi.schema import crud_docs
 from initiatives import services
 from initiatives.access import actor_for
 from initiatives.api import filters, serializers, write_serializers
+from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
 from initiatives.models import (
     KPI,
     Department,

@@ -1,0 +1,313 @@
+"""Forms and words of the yearly cycle's admin pages: the version a form was loaded at, the
+workflow steps and their Japanese messages, round opening, the sheet import."""
+
+import re
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+
+from dxapi.errors import StateConflict
+from evaluations.models import (
+    EVALUATION_EDITABLE_FIELDS,
+    Evaluation,
+    EvaluationStatus,
+    KPIActual,
+    Round,
+    RoundStatus,
+)
+from evaluations.policy import Action
+from evaluations.services import evaluation_changes_validate, kpi_actual_validate
+from initiatives.admin import japanese, register_japanese_messages
+from initiatives.fiscal_years import long_label, parse_fiscal_year
+
+register_japanese_messages(
+    [
+        (
+            r"^Only the plan's secretariat may do this\.$",
+            "この操作ができるのは計画の事務局だけです。",
+        ),
+        (
+            r"^Only an editor of a responsible department may do this\.$",
+            "この操作ができるのは担当部局の編集者と事務局だけです。",
+        ),
+        (
+            r"^Give a rating \(A, B, C or -\) before submitting\.$",
+            "提出する前に評価（A・B・C・-）を入力してください。",
+        ),
+        (
+            r"^The rating (\S+) differs from the KPI-based suggestion (\S+): give the reason\.$",
+            r"評価 \1 が指標に基づく目安 \2 と異なります。評価の理由を入力してください。",
+        ),
+        (r"^Say why the evaluation is returned\.$", "差戻しの理由（コメント）を入力してください。"),
+        (r"^Say why the evaluation is reopened\.$", "承認を取り消す理由を入力してください。"),
+        (
+            r"^Say why the published round is reopened\.$",
+            "公表済のラウンドを再開する理由を入力してください。",
+        ),
+        (
+            r"^The KPI does not belong to the evaluation's initiative\.$",
+            "この評価の取組の指標ではありません。",
+        ),
+        (
+            r"^This KPI already has an actual in this evaluation\.$",
+            "この指標の実績は、この評価に既にあります。",
+        ),
+        (r"^Must be a finite number\.$", "有限の数値を入力してください。"),
+        (
+            r"^Cannot be negative for a KPI counted in (.+)\.$",
+            r"単位が「\1」の指標の実績は負の値にできません。",
+        ),
+        (
+            r"^Must be inside fiscal year (\S+) \((\S+) to (\S+)\) or up to six months after it\.$",
+            r"\1年度（\2〜\3）か、その後6か月以内の日付にしてください。",
+        ),
+        (
+            r"^Outside the plan's period (\S+): .*$",
+            r"計画の期間（\1）の外の年度です。先に計画の終了年度を延ばしてください。",
+        ),
+        (r"^This field cannot be changed here\.$", "この項目はここでは変更できません。"),
+        (
+            r"^Only the secretariat or a department editor may import\.$",
+            "取込ができるのは事務局と部局の編集者だけです。",
+        ),
+        (
+            r"^Name your department: only the secretariat gets every one\.$",
+            "部局を選んでください（全部局の様式は事務局だけが取得できます）。",
+        ),
+        (
+            r"^You may only download your own department's template\.$",
+            "自部局の様式だけを取得できます。",
+        ),
+    ]
+)
+
+
+def _year_label(short: str) -> str:
+    try:
+        return long_label(parse_fiscal_year(short))
+    except ValueError:
+        return short
+
+
+_NOT_APPROVED = re.compile(r"^Not every evaluation is approved; initiatives not approved: (.*)$")
+
+
+def conflict_text(error: StateConflict, verb: str) -> str:
+    """A ``WorkflowConflict`` (409) in Japanese, naming the state that refuses ``verb``."""
+    message = str(error)
+    if match := re.match(r"^The (\S+) round is (\w+)\.$", message):
+        state = RoundStatus(match[2]).label if match[2] in RoundStatus.values else match[2]
+        return f"{_year_label(match[1])}のラウンドが「{state}」のため、{verb}できません。"
+    if match := re.match(r"^Cannot \w+ an evaluation that is (\w+)\.$", message):
+        state = EvaluationStatus(match[1]).label if match[1] in EvaluationStatus.values else ""
+        return f"評価が「{state or match[1]}」のため、{verb}できません。"
+    if match := _NOT_APPROVED.match(message):
+        return f"承認されていない評価があるため、{verb}できません（取組番号: {match[1]}）。"
+    if match := re.match(r"^The (\S+) round exists already\.$", message):
+        return f"{_year_label(match[1])}のラウンドは既にあります。"
+    return f"現在の状態では{verb}できません（{message}）。"
+
+
+# --- Workflow steps -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """A workflow action as the admin offers it: button label, verb of its messages, and the
+    text it asks for (comment or reason)."""
+
+    action: Action
+    label: str
+    text_label: str = ""
+    text_required: bool = False
+
+    @property
+    def verb(self) -> str:
+        return self.label
+
+
+EVALUATION_STEPS: dict[Action, Step] = {
+    Action.SUBMIT: Step(Action.SUBMIT, "提出"),
+    Action.RETURN: Step(Action.RETURN, "差戻し", "差戻しの理由（コメント）", True),
+    Action.APPROVE: Step(Action.APPROVE, "承認"),
+    Action.REOPEN: Step(Action.REOPEN, "承認取消", "承認を取り消す理由", True),
+}
+ROUND_STEPS: dict[Action, Step] = {
+    Action.CLOSE: Step(Action.CLOSE, "締切"),
+    Action.REOPEN: Step(Action.REOPEN, "再開", "再開する理由（公表済のラウンドでは必須）"),
+    Action.PUBLISH: Step(Action.PUBLISH, "公表"),
+}
+
+
+class WorkflowActionForm(helpers.ActionForm):
+    """The changelist's action bar, with the comment or reason that 差戻し, 承認取消 and the
+    reopening of a published round need."""
+
+    comment = forms.CharField(
+        label="コメント・理由",
+        required=False,
+        widget=forms.TextInput(attrs={"size": 40, "placeholder": "差戻し・承認取消・再開の理由"}),
+    )
+
+
+# --- The version a form was loaded at -------------------------------------------------------
+
+
+class VersionedForm(forms.ModelForm):
+    """Carries the version of the record the form was made from (hidden), so that saving a
+    form someone else has overtaken is refused (``StaleVersion``) instead of overwriting."""
+
+    loaded_version = forms.IntegerField(
+        widget=forms.HiddenInput, required=False, min_value=1, label="読み込んだ版"
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["loaded_version"].initial = self.instance.version
+
+    @property
+    def expected_version(self) -> int | None:
+        return self.cleaned_data.get("loaded_version")
+
+
+class EvaluationForm(VersionedForm):
+    class Meta:
+        model = Evaluation
+        fields = (
+            "round",
+            "initiative",
+            *EVALUATION_EDITABLE_FIELDS,
+            "note",
+            "status",
+            "review_comment",
+            "submitted_by",
+            "submitted_at",
+            "approved_by",
+            "approved_at",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        # The services' own check of each value, shown on its field before anything is saved.
+        changed = {
+            name: cleaned[name]
+            for name in EVALUATION_EDITABLE_FIELDS
+            if name in self.changed_data and name in cleaned
+        }
+        try:
+            evaluation_changes_validate(changed)
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                for message in field_errors:
+                    self.add_error(field if field in self.fields else None, japanese(message))
+        return cleaned
+
+
+class KPIActualForm(VersionedForm):
+    """A KPI actual; its KPI and evaluation are fixed once it exists."""
+
+    class Meta:
+        model = KPIActual
+        fields = ("evaluation", "kpi", "value", "as_of", "note")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is not None and "kpi" in self.changed_data:
+            self.add_error(
+                "kpi", "既存の実績の指標は変更できません。削除してから追加してください。"
+            )
+            return cleaned
+        # The services' own check, shown on the row before anything is saved.
+        kpi = cleaned.get("kpi") or (self.instance.kpi if self.instance.kpi_id else None)
+        evaluation = cleaned.get("evaluation") or (
+            self.instance.evaluation if self.instance.evaluation_id else None
+        )
+        if kpi is not None and evaluation is not None and cleaned.get("value") is not None:
+            try:
+                kpi_actual_validate(kpi, evaluation, cleaned["value"], cleaned.get("as_of"))
+            except ValidationError as error:
+                for field, field_errors in error.message_dict.items():
+                    for message in field_errors:
+                        name = field if field in self.fields else None
+                        self.add_error(name, japanese(message))
+        return cleaned
+
+
+# --- Opening a round ------------------------------------------------------------------------
+
+
+class FiscalYearField(forms.CharField):
+    """A fiscal year as people write it: R7, 2025 or 令和7年度."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("help_text", "例: R7、2025、令和7年度")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return long_label(value) if isinstance(value, int) else value
+
+    def to_python(self, value) -> int | None:
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_fiscal_year(value)
+        except ValueError:
+            raise ValidationError("年度は R7、2025、令和7年度 のように入力してください。") from None
+
+
+class RoundOpenForm(forms.ModelForm):
+    fiscal_year = FiscalYearField(label="年度")
+
+    class Meta:
+        model = Round
+        fields = ("plan", "fiscal_year")
+
+
+# --- The sheet import -----------------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=None, label="計画")
+    fiscal_year = FiscalYearField(label="年度")
+    file = forms.FileField(
+        label="ファイル",
+        required=False,
+        help_text="記入した様式（XLSX、または UTF-8・Shift_JIS の CSV）",
+    )
+    stored = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, plans, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+        if plans.count() == 1:
+            self.fields["plan"].initial = plans.first()
+
+
+class TemplateForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=None, label="計画")
+    fiscal_year = FiscalYearField(label="年度")
+    department = forms.ModelChoiceField(queryset=None, label="部局", required=False)
+    file_format = forms.ChoiceField(
+        label="形式", choices=[("xlsx", "Excel（XLSX）"), ("csv", "CSV（UTF-8）")]
+    )
+
+    def __init__(self, *args, plans, departments, all_departments: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+        if plans.count() == 1:
+            self.fields["plan"].initial = plans.first()
+        department = self.fields["department"]
+        department.queryset = departments
+        department.required = not all_departments
+        department.empty_label = "全部局" if all_departments else "部局を選んでください"
+
+    def clean(self):
+        cleaned = super().clean()
+        plan, department = cleaned.get("plan"), cleaned.get("department")
+        if plan and department and department.plan_id != plan.pk:
+            self.add_error("department", "別の計画の部局です。")
+        return cleaned

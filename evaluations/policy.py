@@ -1,0 +1,275 @@
+"""The rulebook: what an actor may see and do with rounds, evaluations and KPI actuals.
+
+Every door asks here: the API views, the admin, the importer, the exports, the report, the
+aggregates and the management commands. The actor (user or API key, with its roles) comes
+from ``initiatives.access``; the rules of the plan's structure are there too
+(``access.may_change_structure``), since the structure app may not import this one.
+
+Reads are querysets (``evaluations_visible_to`` …): what the actor may not see is a 404 at
+every door. Actions on a record are checked by ``require`` in the order a caller needs the
+answers: who may act (``PermissionDenied``, 403), then whether the record's state allows it
+(``WorkflowConflict``, 409). ``allows`` asks the same question without raising.
+
+- edit (rating, texts, KPI actuals) and submit: an editor of a responsible department, or
+  the secretariat; open round; draft or returned evaluation.
+- return and approve: the secretariat; open or closed round; submitted evaluation.
+- reopen an evaluation: the secretariat; open or closed round; approved evaluation.
+- close a round: the secretariat; open round. Reopen it: closed, or published with a reason.
+- publish a round: the secretariat; closed round whose evaluations are all approved.
+- import a sheet: the secretariat, or editors (each row checked as an edit).
+- template: the secretariat (any department, or all), members (their own department).
+- report, export, aggregates: anyone, of what they may see.
+- revert a record to an old version from its history: the superuser.
+"""
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
+
+from dxapi.errors import StateConflict
+from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round, RoundStatus
+from initiatives.access import Actor, may_see_who_changed
+from initiatives.fiscal_years import short_label
+from initiatives.models import Department, InitiativeDepartment, Plan
+
+EDITABLE_STATES = (EvaluationStatus.DRAFT, EvaluationStatus.RETURNED)
+REVIEWABLE_ROUND_STATES = (RoundStatus.OPEN, RoundStatus.CLOSED)
+
+
+class WorkflowConflict(StateConflict):
+    """The action is not allowed in the round's or the evaluation's current state (409)."""
+
+
+class Action(StrEnum):
+    EDIT = "edit"
+    SUBMIT = "submit"
+    RETURN = "return"
+    APPROVE = "approve"
+    REOPEN = "reopen"
+    CLOSE = "close"
+    PUBLISH = "publish"
+
+
+# --- What an actor may see ---------------------------------------------------------------
+
+
+def plans_visible_to(actor: Actor) -> QuerySet[Plan]:
+    """Every plan, except for an API key: its own plan only."""
+    plans = Plan.objects.all()
+    return plans if actor.plan_limit is None else plans.filter(pk=actor.plan_limit)
+
+
+def _limited_to_key_plan(queryset: QuerySet, actor: Actor, plan_field: str) -> QuerySet:
+    if actor.plan_limit is not None:
+        return queryset.filter(**{plan_field: actor.plan_limit})
+    return queryset
+
+
+def rounds_visible_to(actor: Actor) -> QuerySet[Round]:
+    """Published rounds, plus every round of the plans the actor works in."""
+    rounds = _limited_to_key_plan(Round.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return rounds
+    working_plans = Department.objects.filter(id__in=actor.readable_department_ids).values(
+        "plan_id"
+    )
+    return rounds.filter(
+        Q(status=RoundStatus.PUBLISHED)
+        | Q(plan_id__in=actor.secretariat_plan_ids)
+        | Q(plan_id__in=working_plans)
+    )
+
+
+def evaluations_visible_to(actor: Actor) -> QuerySet[Evaluation]:
+    """Published rounds for everyone; all of a plan for its secretariat; every state of
+    their departments' initiatives for department members."""
+    evaluations = _limited_to_key_plan(Evaluation.objects.all(), actor, "round__plan_id")
+    if actor.is_superuser:
+        return evaluations
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.readable_department_ids
+    ).values("initiative_id")
+    return evaluations.filter(
+        Q(round__status=RoundStatus.PUBLISHED)
+        | Q(round__plan_id__in=actor.secretariat_plan_ids)
+        | Q(initiative_id__in=own_initiatives)
+    )
+
+
+def evaluations_editable_by(actor: Actor) -> QuerySet[Evaluation]:
+    """Evaluations whose content the actor's role lets it change (the state rules are
+    ``require``'s): the plan's secretariat, and editors of a responsible department."""
+    evaluations = _limited_to_key_plan(Evaluation.objects.all(), actor, "round__plan_id")
+    if actor.is_superuser:
+        return evaluations
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.editor_department_ids
+    ).values("initiative_id")
+    return evaluations.filter(
+        Q(round__plan_id__in=actor.secretariat_plan_ids) | Q(initiative_id__in=own_initiatives)
+    )
+
+
+def audience(actor: Actor, plan_id: int) -> str | None:
+    """Who else sees exactly what the actor sees of a plan, so that results can be shared
+    (cached) between them: ``"all"`` (its secretariat), ``"public"`` (published rounds only),
+    or ``None`` (a mix of its own, e.g. a department member's drafts)."""
+    if actor.plan_limit not in (None, plan_id):
+        return None
+    if actor.is_secretariat_of(plan_id):
+        return "all"
+    if actor.readable_department_ids:
+        return None
+    return "public"
+
+
+def kpi_actuals_visible_to(actor: Actor) -> QuerySet[KPIActual]:
+    return KPIActual.objects.filter(evaluation__in=evaluations_visible_to(actor))
+
+
+def may_see_who_changed_evaluation(actor: Actor, evaluation: Evaluation) -> bool:
+    """``access.may_see_who_changed`` for an evaluation (its initiative's departments)."""
+    departments = evaluation.initiative.departments.values_list("id", flat=True)  # lazy
+    return may_see_who_changed(
+        actor, plan_id=evaluation.initiative.plan_id, department_ids=departments
+    )
+
+
+# --- What an actor may do ------------------------------------------------------------------
+
+
+def _responsible_department_ids(evaluation: Evaluation) -> set[int]:
+    return {r.department_id for r in evaluation.initiative.responsibilities.all()}
+
+
+def _is_editor(actor: Actor, evaluation: Evaluation) -> bool:
+    if actor.plan_limit not in (None, evaluation.round.plan_id):
+        return False
+    if actor.is_secretariat_of(evaluation.round.plan_id):
+        return True
+    return actor.may_edit_for(_responsible_department_ids(evaluation))
+
+
+def require_secretariat(actor: Actor, plan_id: int) -> None:
+    if actor.plan_limit not in (None, plan_id) or not actor.is_secretariat_of(plan_id):
+        raise PermissionDenied("Only the plan's secretariat may do this.")
+
+
+def require_editor(actor: Actor, evaluation: Evaluation) -> None:
+    if not _is_editor(actor, evaluation):
+        raise PermissionDenied("Only an editor of a responsible department may do this.")
+
+
+def _require_round_state(round_: Round, allowed: tuple[str, ...]) -> None:
+    if round_.status not in allowed:
+        raise WorkflowConflict(
+            f"The {short_label(round_.fiscal_year)} round is {round_.status}.",
+            current_state=round_.status,
+        )
+
+
+def _require_evaluation_state(evaluation: Evaluation, allowed: tuple[str, ...], verb: str):
+    if evaluation.status not in allowed:
+        raise WorkflowConflict(
+            f"Cannot {verb} an evaluation that is {evaluation.status}.",
+            current_state=evaluation.status,
+        )
+
+
+# action: (round states, evaluation states, verb for the message)
+_EVALUATION_RULES: dict[Action, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    Action.EDIT: ((RoundStatus.OPEN,), EDITABLE_STATES, "edit"),
+    Action.SUBMIT: ((RoundStatus.OPEN,), EDITABLE_STATES, "submit"),
+    Action.RETURN: (REVIEWABLE_ROUND_STATES, (EvaluationStatus.SUBMITTED,), "return"),
+    Action.APPROVE: (REVIEWABLE_ROUND_STATES, (EvaluationStatus.SUBMITTED,), "approve"),
+    Action.REOPEN: (REVIEWABLE_ROUND_STATES, (EvaluationStatus.APPROVED,), "reopen"),
+}
+EDITOR_ACTIONS = (Action.EDIT, Action.SUBMIT)
+# round action: states it may start from
+_ROUND_RULES: dict[Action, tuple[str, ...]] = {
+    Action.CLOSE: (RoundStatus.OPEN,),
+    Action.REOPEN: (RoundStatus.CLOSED, RoundStatus.PUBLISHED),
+    Action.PUBLISH: (RoundStatus.CLOSED,),
+}
+
+
+def require_evaluation_role(actor: Actor, action: Action, evaluation: Evaluation) -> None:
+    """403 unless the actor's role lets it do ``action`` to this evaluation (any state)."""
+    if action in EDITOR_ACTIONS:
+        require_editor(actor, evaluation)
+    else:
+        require_secretariat(actor, evaluation.round.plan_id)
+
+
+def require_state(action: Action, record: Evaluation | Round) -> None:
+    """``WorkflowConflict`` unless the record's state (and its round's) allows ``action``."""
+    if isinstance(record, Round):
+        _require_round_state(record, _ROUND_RULES[action])
+        return
+    round_states, states, verb = _EVALUATION_RULES[action]
+    _require_round_state(record.round, round_states)
+    _require_evaluation_state(record, states, verb)
+
+
+def require(actor: Actor, action: Action, record: Evaluation | Round) -> None:
+    """Raise ``PermissionDenied`` or ``WorkflowConflict`` unless the actor may do ``action``
+    to ``record`` now. Callers that write hold the round's lock, then the evaluation's."""
+    if isinstance(record, Round):
+        require_secretariat(actor, record.plan_id)
+    else:
+        require_evaluation_role(actor, action, record)
+    require_state(action, record)
+
+
+def allows(actor: Actor, action: Action, record: Evaluation | Round) -> bool:
+    try:
+        require(actor, action, record)
+    except (PermissionDenied, WorkflowConflict):
+        return False
+    return True
+
+
+def allowed_actions(actor: Actor, record: Evaluation | Round) -> list[Action]:
+    """The actions the actor may take on the record now (for buttons and menus)."""
+    rules = _ROUND_RULES if isinstance(record, Round) else _EVALUATION_RULES
+    return [action for action in rules if allows(actor, action, record)]
+
+
+def require_reason_to_reopen(round_: Round, reason: str) -> None:
+    """A published round is reopened only with a reason, which the history records."""
+    if round_.status == RoundStatus.PUBLISHED and not reason.strip():
+        raise ValidationError({"reason": "Say why the published round is reopened."})
+
+
+# --- Plan-wide doors: imports, templates, reports ---------------------------------------
+
+
+def require_may_import(actor: Actor, plan: Plan) -> None:
+    """The secretariat, or an editor of one of the plan's departments (each row is then
+    checked as an edit of its evaluation)."""
+    if actor.plan_limit not in (None, plan.pk):
+        raise PermissionDenied("This API key is limited to another plan.")
+    if actor.is_secretariat_of(plan.pk):
+        return
+    departments = set(Department.objects.filter(plan=plan).values_list("id", flat=True))
+    if not actor.may_edit_for(departments):
+        raise PermissionDenied("Only the secretariat or a department editor may import.")
+
+
+def require_may_get_template(actor: Actor, plan: Plan, department: Department | None) -> None:
+    """The secretariat gets any department's sheet or the whole plan's; a department's
+    members (users or keys) their own department's."""
+    if actor.plan_limit not in (None, plan.pk):
+        raise PermissionDenied("This API key is limited to another plan.")
+    if actor.is_secretariat_of(plan.pk):
+        return
+    if department is None:
+        raise PermissionDenied("Name your department: only the secretariat gets every one.")
+    if department.pk not in actor.readable_department_ids:
+        raise PermissionDenied("You may only download your own department's template.")
+
+
+def may_revert_history(actor: Actor) -> bool:
+    """Reverting a record to an old version bypasses the workflow: the superuser's alone."""
+    return actor.is_superuser
