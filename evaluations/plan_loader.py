@@ -9,11 +9,12 @@ document that fails anywhere leaves the database as it was.
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -190,6 +191,30 @@ def _load_responsibilities(upsert, initiative, departments, items: list[dict]) -
         upsert.summary.record(InitiativeDepartment, "created")
 
 
+def _user(username: str | None):
+    """The user of that name, if this service has one (a document may come from another)."""
+    if not username:
+        return None
+    return get_user_model().objects.filter(username=username).first()
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _review(item: dict[str, Any]) -> dict[str, Any]:
+    """The workflow record an exported document carries (review comment, who and when);
+    what a document leaves out is left as it is."""
+    readers = {
+        "review_comment": lambda value: value or "",
+        "submitted_at": _datetime,
+        "approved_at": _datetime,
+        "submitted_by": _user,
+        "approved_by": _user,
+    }
+    return {name: read(item[name]) for name, read in readers.items() if name in item}
+
+
 def _load_initiative(upsert, plan, area, departments, rounds, data: dict[str, Any]) -> None:
     initiative = upsert(
         Initiative,
@@ -233,6 +258,7 @@ def _load_initiative(upsert, plan, area, departments, rounds, data: dict[str, An
                 "status": item.get(
                     "status", EvaluationStatus.APPROVED if published else EvaluationStatus.DRAFT
                 ),
+                **_review(item),
             },
         )
     for kpi, kpi_data in kpis:

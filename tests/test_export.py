@@ -121,8 +121,8 @@ def test_kpi_actuals_table_has_the_reports_values(api) -> None:
     rows = streamed_csv(api.get(table_url("kpi_actuals")))
     header = rows[0]
     by_initiative = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
-    assert by_initiative["89"]["value"] == "1032"
-    assert by_initiative["89"]["as_of"] == "2025-03-31"
+    assert by_initiative["89"]["実績値"] == "1032"
+    assert by_initiative["89"]["時点"] == "2025-03-31"
 
 
 def test_unknown_plan_or_table_is_404(api) -> None:

@@ -7,10 +7,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
 from evaluations.exchange.columns import COLUMNS
+from evaluations.exchange.importer import OUTCOMES
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual
 from tests.conftest import PLAN_CODE
 from tests.helpers import R7
@@ -42,31 +42,16 @@ def upload(client: APIClient, handle, **extra):
     return client.post(IMPORT_URL, data, format="multipart")
 
 
+def counts(**given: int) -> dict[str, int]:
+    """An import summary's counts: zero for every outcome not given."""
+    return {outcome: given.get(outcome, 0) for outcome in OUTCOMES}
+
+
 def errors(response) -> list[tuple[str, int | None, str | None]]:
     return [(e["code"], e["row"], e["column"]) for e in response.json()["errors"]]
 
 
 # --- templates -----------------------------------------------------------------------------
-
-
-def test_xlsx_template_is_prefilled_with_the_departments_initiatives(r7, editor) -> None:
-    KPIActual.objects.create(
-        evaluation=evaluation(1), kpi=evaluation(1).initiative.kpis.get(), value=Decimal("85.5")
-    )
-    response = editor.get(
-        TEMPLATE_URL, {"plan": PLAN_CODE, "fiscal_year": "R7", "department": "kikaku-shinko"}
-    )
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
-    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
-    rows = list(sheet.iter_rows(values_only=True))
-    assert list(rows[0]) == HEADER
-    numbers = sorted({r[0] for r in rows[1:]})
-    assert numbers == [1, 3, 6, 13, 16, 22, 24, 84, 88, 89, 90]
-    first_kpi = next(r for r in rows[1:] if r[0] == 1 and r[2] == 1)
-    assert first_kpi[3] == "行政手続の電子化率"
-    assert first_kpi[4] == "%"
-    assert first_kpi[6] == 85.5
 
 
 def test_csv_template_is_utf8_with_bom_and_qualitative_targets_shown(plan, secretariat) -> None:
@@ -106,8 +91,8 @@ def test_secretariat_imports_a_utf8_csv(r7, secretariat) -> None:
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["dry_run"] is False
-    assert body["summary"]["evaluations"] == {"created": 0, "updated": 1, "unchanged": 0}
-    assert body["summary"]["kpi_actuals"] == {"created": 2, "updated": 0, "unchanged": 0}
+    assert body["summary"]["evaluations"] == counts(created=0, updated=1, unchanged=0)
+    assert body["summary"]["kpi_actuals"] == counts(created=2, updated=0, unchanged=0)
     updated = evaluation(89)
     assert (updated.rating, updated.progress_text, updated.next_actions) == (
         "C",
@@ -132,11 +117,7 @@ def test_reimport_updates_changed_rows_only_and_bumps_versions(r7, secretariat) 
         row(initiative_number=50, kpi_order=1, value="51.0"),
     ]
     response = upload(secretariat, csv_file(second), report_rows="true")
-    assert response.json()["summary"]["kpi_actuals"] == {
-        "created": 0,
-        "updated": 1,
-        "unchanged": 1,
-    }
+    assert response.json()["summary"]["kpi_actuals"] == counts(updated=1, unchanged=1)
     outcomes = {(r["row"], r["outcome"]) for r in response.json()["row_results"]}
     assert outcomes == {(2, "updated"), (3, "unchanged")}
     assert KPIActual.objects.get(evaluation=evaluation(89)).version == 2
@@ -156,29 +137,6 @@ def test_editor_imports_a_cp932_csv(r7, editor) -> None:
     assert evaluation(22).rating == "A"
     assert evaluation(22).rating_reason == "目標を大きく上回った"
     assert KPIActual.objects.get(evaluation=evaluation(22)).value == 241
-
-
-def test_filled_in_xlsx_template_round_trips(r7, editor) -> None:
-    query = {"plan": PLAN_CODE, "fiscal_year": "R7", "department": "kikaku-shinko"}
-    workbook = load_workbook(io.BytesIO(editor.get(TEMPLATE_URL, query).content))
-    sheet = workbook.worksheets[0]
-    for cells in sheet.iter_rows(min_row=2):
-        if cells[0].value == 1 and cells[2].value is None:
-            cells[9].value = "B"  # 評価
-        if cells[0].value == 1 and cells[2].value == 1:
-            cells[6].value = 88.4  # 実績値
-            cells[7].value = "R8.3時点"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    buffer.seek(0)
-    buffer.name = "kikaku.xlsx"
-    response = upload(editor, buffer)
-    assert response.status_code == 200, response.json()
-    assert response.json()["sheet"] == "R7 企画振興部"
-    assert response.json()["summary"]["evaluations"]["updated"] == 1
-    assert response.json()["summary"]["kpi_actuals"]["created"] == 1
-    assert evaluation(1).rating == "B"
-    assert KPIActual.objects.get(evaluation=evaluation(1)).value == Decimal("88.4")
 
 
 def test_dry_run_reports_changes_and_writes_nothing(r7, secretariat) -> None:
@@ -243,11 +201,18 @@ def test_every_error_is_listed_with_row_and_column_and_nothing_is_written(r7, ed
     assert not KPIActual.objects.filter(evaluation__round=r7).exists()
 
 
-def test_evaluations_not_in_draft_or_returned_are_refused(r7, secretariat) -> None:
+def test_rows_of_submitted_evaluations_are_skipped_with_a_notice(r7, secretariat) -> None:
     Evaluation.objects.filter(pk=evaluation(89).pk).update(status=EvaluationStatus.SUBMITTED)
-    response = upload(secretariat, csv_file([row(initiative_number=89, rating="C")]))
-    assert response.status_code == 400
-    assert errors(response) == [("invalid_state", 2, "取組番号")]
+    rows = [row(initiative_number=89, rating="C"), row(initiative_number=1, rating="B")]
+    response = upload(secretariat, csv_file(rows))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["summary"]["evaluations"] == counts(updated=1, skipped=1)
+    (skipped,) = body["attention"]
+    assert (skipped["row"], skipped["outcome"]) == (2, "skipped")
+    assert "提出済" in skipped["notices"][0]
+    assert evaluation(89).rating is None
+    assert evaluation(1).rating == "B"
 
 
 def test_a_round_that_is_not_open_is_refused(plan, secretariat) -> None:
@@ -258,12 +223,21 @@ def test_a_round_that_is_not_open_is_refused(plan, secretariat) -> None:
     assert response.json()["errors"][0]["attr"] == "fiscal_year"
 
 
-def test_unknown_and_missing_columns_are_errors(r7, secretariat) -> None:
+def test_missing_columns_are_errors(r7, secretariat) -> None:
     handle = io.BytesIO("取組番号,実績,評価\r\n89,1,A\r\n".encode())
     handle.name = "bad.csv"
     response = upload(secretariat, handle)
     assert response.status_code == 400
-    assert errors(response) == [("unknown_column", 1, "実績"), ("required", 1, "指標番号")]
+    assert errors(response) == [("required", 1, "指標番号")]
+
+
+def test_unknown_columns_are_ignored_and_named(r7, secretariat) -> None:
+    handle = io.BytesIO("取組番号,指標番号,評価,備考\r\n89,,A,確認済\r\n".encode())
+    handle.name = "extra.csv"
+    response = upload(secretariat, handle)
+    assert response.status_code == 200
+    assert any("備考" in notice for notice in response.json()["notices"])
+    assert evaluation(89).rating == "A"
 
 
 def test_a_legacy_xls_file_is_refused(r7, secretariat) -> None:

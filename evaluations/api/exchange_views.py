@@ -47,12 +47,22 @@ class ImportRequestSerializer(serializers.Serializer):
     report_rows = serializers.BooleanField(
         default=False, help_text="Add the outcome of every row to the response."
     )
+    on_conflict = serializers.ChoiceField(
+        choices=[importer.SKIP, importer.OVERWRITE],
+        default=importer.SKIP,
+        help_text=(
+            "A row whose record changed since the sheet was made (its 版 is not the record's "
+            "version): `skip` it and report it (default), or `overwrite` (the secretariat only)."
+        ),
+    )
 
 
 class ImportCountsSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+    conflict = serializers.IntegerField(help_text="Rows not applied: changed since the sheet.")
+    skipped = serializers.IntegerField(help_text="Rows of submitted or approved evaluations.")
 
 
 class ImportSummarySerializer(serializers.Serializer):
@@ -60,13 +70,24 @@ class ImportSummarySerializer(serializers.Serializer):
     kpi_actuals = ImportCountsSerializer()
 
 
+class ImportFieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    column = serializers.CharField(help_text="The column's heading, e.g. 実績値.")
+    old = serializers.CharField(allow_null=True, help_text="The stored value.")
+    new = serializers.CharField(allow_null=True, help_text="The sheet's value.")
+
+
 class ImportRowResultSerializer(serializers.Serializer):
-    row = serializers.IntegerField(help_text="Row number as shown in the sheet (header = 1).")
+    row = serializers.IntegerField(help_text="Row number as shown in the sheet.")
     kind = serializers.ChoiceField(choices=[importer.EVALUATIONS, importer.KPI_ACTUALS])
     initiative_number = serializers.IntegerField()
     kpi_order = serializers.IntegerField(allow_null=True)
-    outcome = serializers.ChoiceField(choices=["created", "updated", "unchanged"])
+    outcome = serializers.ChoiceField(choices=importer.OUTCOMES)
     fields = serializers.ListField(child=serializers.CharField())
+    changes = ImportFieldChangeSerializer(
+        many=True, help_text="Each changed field, stored value → sheet value."
+    )
+    notices = serializers.ListField(child=serializers.CharField())
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -75,8 +96,14 @@ class ImportResultSerializer(serializers.Serializer):
     fiscal_year_label = serializers.CharField()
     sheet = serializers.CharField()
     dry_run = serializers.BooleanField()
+    on_conflict = serializers.ChoiceField(choices=[importer.SKIP, importer.OVERWRITE])
     rows = serializers.IntegerField(help_text="Data rows read (blank rows skipped).")
     summary = ImportSummarySerializer()
+    notices = serializers.ListField(child=serializers.CharField(), help_text="About the file.")
+    attention = ImportRowResultSerializer(
+        many=True,
+        help_text=f"Rows in conflict, skipped or with a notice (at most {importer.MAX_LISTED}).",
+    )
     row_results = ImportRowResultSerializer(many=True, required=False)
 
 
@@ -100,6 +127,10 @@ class ImportErrorResponseSerializer(serializers.Serializer):
 
     type = serializers.ChoiceField(choices=["validation_error", "client_error"])
     errors = ImportErrorSerializer(many=True)
+    truncated = serializers.BooleanField(
+        required=False,
+        help_text=f"Present and true when only the first {importer.MAX_ERRORS} errors are listed.",
+    )
 
 
 def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
@@ -191,6 +222,7 @@ class ProgressImportView(APIView):
                 sheet=sheet,
                 dry_run=values["dry_run"],
                 report_rows=values["report_rows"],
+                on_conflict=values["on_conflict"],
             )
         except importer.ImportValidationError as error:
             return Response(error.as_body(), status=status.HTTP_400_BAD_REQUEST)

@@ -2,8 +2,10 @@
 
 A sheet has one row per record: the evaluation row of an initiative (指標番号 blank) and one
 row per KPI. ``key`` columns identify the record, ``info`` columns are shown for reference
-and ignored on import, ``evaluation`` columns are written to the evaluation row only and
-``kpi`` columns to KPI rows only.
+(the year's target, last year's actual and rating, the KPI-based suggestion) and ignored on
+import, ``evaluation`` columns are written to the evaluation row only and ``kpi`` columns to
+KPI rows only. ``version`` (版) holds the version of the record the row was made from: a
+row whose record has changed since is a conflict, not an overwrite.
 """
 
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ KEY = "key"
 INFO = "info"
 EVALUATION = "evaluation"
 KPI_LEVEL = "kpi"
+VERSION = "version"
+SCOPE = "scope"
 
 
 @dataclass(frozen=True)
@@ -35,23 +39,32 @@ COLUMNS: tuple[Column, ...] = (
     Column("kpi_name", "指標名", INFO, 30),
     Column("unit", "単位", INFO, 8),
     Column("target", "目標", INFO, 12),
+    Column("previous_actual", "前年度実績", INFO, 12),
     Column("value", "実績値", KPI_LEVEL, 12),
     Column("as_of", "時点", KPI_LEVEL, 12),
     Column("note", "注記", KPI_LEVEL, 24),
+    Column("previous_rating", "前年度評価", INFO, 10),
+    Column("suggestion", "評価の目安", INFO, 14),
     Column("rating", "評価", EVALUATION, 8),
     Column("rating_reason", "評価の理由", EVALUATION, 36),
     Column("plan_text", "計画", EVALUATION, 40),
     Column("progress_text", "進捗", EVALUATION, 40),
     Column("next_actions", "今後の取組等", EVALUATION, 40),
+    Column("version", "版", VERSION, 6),
 )
 
-BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
+# Columns that the table exports carry and the importer reads too: a row of another fiscal
+# year than the import's is skipped.
+EXPORT_COLUMNS: tuple[Column, ...] = (Column("fiscal_year", "年度", SCOPE, 8),)
+
+BY_KEY: dict[str, Column] = {column.key: column for column in (*COLUMNS, *EXPORT_COLUMNS)}
 # An uploaded sheet may name a column by its Japanese header or by its stable key.
 BY_NAME: dict[str, Column] = {
-    **{column.header: column for column in COLUMNS},
-    **{column.key: column for column in COLUMNS},
+    **{column.header: column for column in BY_KEY.values()},
+    **{column.key: column for column in BY_KEY.values()},
 }
-REQUIRED = ("initiative_number", "kpi_order")
+# Without 指標番号 every row is an evaluation row (as in the evaluations table export).
+REQUIRED = ("initiative_number",)
 EVALUATION_KEYS = tuple(column.key for column in COLUMNS if column.level == EVALUATION)
 KPI_KEYS = tuple(column.key for column in COLUMNS if column.level == KPI_LEVEL)
 

@@ -17,12 +17,19 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from evaluations.exchange.columns import header_of
 from evaluations.exchange.sheets import csv_lines
 from evaluations.exchange.templates import decimal_text
-from evaluations.models import EVALUATION_EDITABLE_FIELDS, Evaluation, KPIActual, Round
+from evaluations.models import (
+    EVALUATION_EDITABLE_FIELDS,
+    REVIEWER_FIELDS_WITHHELD,
+    Evaluation,
+    KPIActual,
+    Round,
+)
 from evaluations.plan_loader import FORMAT
 from evaluations.policy import evaluations_visible_to, kpi_actuals_visible_to, rounds_visible_to
-from initiatives.access import Actor
+from initiatives.access import Actor, may_see_who_changed
 from initiatives.models import (
     KPI,
     Department,
@@ -77,21 +84,44 @@ def _initiatives(actor: Actor, plan: Plan, area: PolicyArea) -> QuerySet[Initiat
             Prefetch(
                 "evaluations",
                 queryset=_evaluations(actor, plan)
-                .select_related("round")
+                .select_related("round", "submitted_by", "approved_by")
                 .order_by("round__fiscal_year"),
             ),
         )
     )
 
 
-def _initiative_document(initiative: Initiative) -> dict[str, Any]:
+def _username(user) -> str | None:
+    return None if user is None else user.get_username()
+
+
+def _review(evaluation: Evaluation, show_who: bool) -> dict[str, Any]:
+    """The workflow record of an evaluation; who reviewed it and what they wrote only for
+    those who may see who worked on it (``access.may_see_who_changed``)."""
+    review = {
+        "submitted_at": evaluation.submitted_at and evaluation.submitted_at.isoformat(),
+        "approved_at": evaluation.approved_at and evaluation.approved_at.isoformat(),
+        "submitted_by": _username(evaluation.submitted_by),
+        "approved_by": _username(evaluation.approved_by),
+        "review_comment": evaluation.review_comment,
+        "version": evaluation.version,
+    }
+    return review if show_who else review | REVIEWER_FIELDS_WITHHELD
+
+
+def _initiative_document(initiative: Initiative, actor: Actor) -> dict[str, Any]:
+    responsibilities = initiative.responsibilities.all()
+    show_who = may_see_who_changed(
+        actor,
+        plan_id=initiative.plan_id,
+        department_ids=[item.department_id for item in responsibilities],
+    )
     return {
         "number": initiative.number,
         "title": initiative.title,
         "major": initiative.is_major,
         "departments": [
-            {"code": item.department.code, "lead": item.is_lead}
-            for item in initiative.responsibilities.all()
+            {"code": item.department.code, "lead": item.is_lead} for item in responsibilities
         ],
         "kpis": [
             {
@@ -125,6 +155,7 @@ def _initiative_document(initiative: Initiative) -> dict[str, Any]:
                 **{name: getattr(evaluation, name) for name in EVALUATION_EDITABLE_FIELDS},
                 "note": evaluation.note,
                 "status": evaluation.status,
+                **_review(evaluation, show_who),
             }
             for evaluation in initiative.evaluations.all()
         ],
@@ -165,7 +196,7 @@ def plan_document_chunks(*, actor: Actor, plan: Plan) -> Iterator[str]:
             area_head = {"number": area.number, "name": area.name}
             yield ("," if area_index else "") + _json(area_head)[:-1] + ',"initiatives":['
             initiatives = _initiatives(actor, plan, area).iterator(chunk_size=CHUNK_SIZE)
-            yield from _joined(_json(_initiative_document(i)) for i in initiatives)
+            yield from _joined(_json(_initiative_document(i, actor)) for i in initiatives)
             yield "]}"
         yield "]}"
     yield "]}\n"
@@ -276,37 +307,34 @@ def _actual_rows(actor: Actor, plan: Plan) -> Iterator[Row]:
         yield [year, number, order, decimal_text(value), as_of, note, version]
 
 
+# Headings in the progress sheet's Japanese vocabulary (``columns``), so that the
+# evaluations and KPI actuals tables can be imported back as they are.
+_YEAR, _NUMBER, _KPI = header_of("fiscal_year"), header_of("initiative_number"), "指標番号"
 TABLES: dict[str, TableSpec] = {
-    "departments": (["code", "name", "order"], _departments),
-    "pillars": (["order", "name", "theme"], _pillars),
-    "policy_areas": (["pillar_order", "number", "name"], _policy_areas),
+    "departments": (["コード", "部局名", "表示順"], _departments),
+    "pillars": (["表示順", "分類", "テーマ"], _pillars),
+    "policy_areas": (["分類の表示順", "施策番号", "施策"], _policy_areas),
     "initiatives": (
-        ["number", "pillar_order", "policy_area_number", "title", "major", "relists"],
+        [_NUMBER, "分類の表示順", "施策番号", "取組事項", "主な取組", "再掲元"],
         _initiative_rows,
     ),
-    "initiative_departments": (["initiative_number", "department_code", "lead"], _responsibilities),
-    "kpis": (
-        ["initiative_number", "order", "name", "unit", "cumulative", "direction"],
-        _kpis,
-    ),
-    "kpi_targets": (
-        ["initiative_number", "kpi_order", "fiscal_year", "value", "text"],
-        _targets,
-    ),
-    "rounds": (["fiscal_year", "status", "published_at"], _round_rows),
+    "initiative_departments": ([_NUMBER, "部局コード", "主担当"], _responsibilities),
+    "kpis": ([_NUMBER, _KPI, "指標名", "単位", "累計", "方向"], _kpis),
+    "kpi_targets": ([_NUMBER, _KPI, _YEAR, "目標値", "目標（定性）"], _targets),
+    "rounds": ([_YEAR, "状態", "公表日時"], _round_rows),
     "evaluations": (
         [
-            "fiscal_year",
-            "initiative_number",
-            *EVALUATION_EDITABLE_FIELDS,
-            "note",
-            "status",
-            "version",
+            _YEAR,
+            _NUMBER,
+            *(header_of(name) for name in EVALUATION_EDITABLE_FIELDS),
+            "備考",
+            "状態",
+            header_of("version"),
         ],
         _evaluation_rows,
     ),
     "kpi_actuals": (
-        ["fiscal_year", "initiative_number", "kpi_order", "value", "as_of", "note", "version"],
+        [_YEAR, _NUMBER, _KPI, *(header_of(key) for key in ("value", "as_of", "note", "version"))],
         _actual_rows,
     ),
 }

@@ -4,26 +4,44 @@ then all changes are written in one transaction with bulk queries.
 The rules are the API's: who may import and edit which row, in which state (``policy``),
 what an evaluation's fields and a KPI actual may be (``services.evaluation_changes_validate``,
 ``services.kpi_actual_validate``), and each changed record claims its next version
-(``dxapi.versions.claim_versions``) with its history recorded. A blank 実績値 leaves the KPI's
-actual as it is (an import never deletes); a present evaluation column sets the field,
-blank included (blank 評価 = unknown). Columns absent from the sheet are left unchanged.
+(``dxapi.versions.claim_versions``) with its history recorded.
+
+What a clerk can rely on:
+- A blank cell leaves the stored value as it is; 「（削除）」 clears it. Columns absent from
+  the sheet are left unchanged. An import never deletes a KPI actual.
+- A row carries the version (版) of the record it was made from. A row whose record has
+  changed since (someone else edited it) is a conflict: not applied, reported with the
+  stored and the sheet's values. The secretariat may choose ``on_conflict="overwrite"``.
+- Rows of evaluations that are already submitted or approved are skipped with a notice.
+- Any error (a value that cannot be read, a row the caller may not edit) refuses the whole
+  file, listing every error (at most ``MAX_ERRORS``, then ``truncated``); nothing is written.
 """
 
-import datetime
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dxapi.history import record_bulk_history
+from dxapi.numbers import plain_decimal
 from dxapi.versions import claim_versions
 from evaluations import aggregate_cache, policy, services
+from evaluations.exchange.cells import (
+    CellError,
+    is_clear,
+    normal,
+    parse_date,
+    parse_number,
+    parse_rating,
+    parse_whole_number,
+    text_value,
+)
 from evaluations.exchange.columns import (
     BY_KEY,
     BY_NAME,
@@ -33,19 +51,23 @@ from evaluations.exchange.columns import (
     header_of,
 )
 from evaluations.exchange.sheets import Sheet
-from evaluations.models import Evaluation, KPIActual, Rating, Round, RoundStatus
+from evaluations.models import Evaluation, KPIActual, Round, RoundStatus
 from evaluations.policy import evaluations_editable_by
 from initiatives.access import Actor
-from initiatives.fiscal_years import parse_as_of, short_label
+from initiatives.fiscal_years import parse_fiscal_year, short_label
 from initiatives.models import KPI, Initiative, Plan
 
 BATCH_SIZE = 2000
+MAX_ERRORS = 200
+MAX_LISTED = 1000  # conflicts and skipped rows listed in the result
 NOTE_MAX_LENGTH = KPIActual._meta.get_field("note").max_length
 # DecimalField(max_digits=20, decimal_places=4)
 MAX_DECIMAL_PLACES = 4
 MAX_INTEGER_DIGITS = 16
 EVALUATIONS = "evaluations"
 KPI_ACTUALS = "kpi_actuals"
+OUTCOMES = ("created", "updated", "unchanged", "conflict", "skipped")
+SKIP, OVERWRITE = "skip", "overwrite"
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -78,12 +100,42 @@ class RowError:
 class ImportValidationError(Exception):
     """The sheet has errors; nothing was written."""
 
-    def __init__(self, errors: list[RowError]) -> None:
+    def __init__(self, errors: list[RowError], *, truncated: bool = False) -> None:
         super().__init__(f"{len(errors)} error(s) in the sheet")
         self.errors = errors
+        self.truncated = truncated
 
     def as_body(self) -> dict[str, Any]:
-        return {"type": "validation_error", "errors": [e.as_dict() for e in self.errors]}
+        body: dict[str, Any] = {
+            "type": "validation_error",
+            "errors": [e.as_dict() for e in self.errors],
+        }
+        if self.truncated:
+            body["truncated"] = True
+        return body
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    key: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.key,
+            "column": header_of(self.key),
+            "old": _shown(self.old),
+            "new": _shown(self.new),
+        }
 
 
 @dataclass
@@ -93,10 +145,24 @@ class RowResult:
     initiative_number: int
     kpi_order: int | None
     outcome: str
-    fields: list[str]
+    changes: list[FieldChange] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[str]:
+        return [change.key for change in self.changes]
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return {
+            "row": self.row,
+            "kind": self.kind,
+            "initiative_number": self.initiative_number,
+            "kpi_order": self.kpi_order,
+            "outcome": self.outcome,
+            "fields": self.fields,
+            "changes": [change.as_dict() for change in self.changes],
+            "notices": self.notices,
+        }
 
 
 @dataclass
@@ -105,16 +171,22 @@ class ImportResult:
     fiscal_year: int
     sheet: str
     dry_run: bool
+    on_conflict: str = SKIP
     rows: int = 0
     counts: dict[str, Counter] = field(
         default_factory=lambda: {EVALUATIONS: Counter(), KPI_ACTUALS: Counter()}
     )
     row_results: list[RowResult] | None = None
+    attention: list[RowResult] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     def record(self, result: RowResult) -> None:
         self.counts[result.kind][result.outcome] += 1
         if self.row_results is not None:
             self.row_results.append(result)
+        needs_attention = result.outcome in ("conflict", "skipped") or result.notices
+        if needs_attention and len(self.attention) < MAX_LISTED:
+            self.attention.append(result)
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -123,11 +195,14 @@ class ImportResult:
             "fiscal_year_label": short_label(self.fiscal_year),
             "sheet": self.sheet,
             "dry_run": self.dry_run,
+            "on_conflict": self.on_conflict,
             "rows": self.rows,
             "summary": {
-                kind: {o: counts[o] for o in ("created", "updated", "unchanged")}
+                kind: {outcome: counts[outcome] for outcome in OUTCOMES}
                 for kind, counts in self.counts.items()
             },
+            "notices": self.notices,
+            "attention": [result.as_dict() for result in self.attention],
         }
         if self.row_results is not None:
             body["row_results"] = [result.as_dict() for result in self.row_results]
@@ -137,6 +212,7 @@ class ImportResult:
         lines = [f"{'dry run: ' if self.dry_run else ''}{self.rows} rows from {self.sheet}"]
         for kind, counts in self.as_dict()["summary"].items():
             lines.append(f"{kind}: " + ", ".join(f"{o} {n}" for o, n in counts.items()))
+        lines.extend(self.notices)
         return "\n".join(lines)
 
 
@@ -147,52 +223,8 @@ class _Row:
     evaluation: Evaluation
     kpi: KPI | None
     values: dict[str, Any]
-
-
-def _normal(text: str) -> str:
-    """Full-width digits, letters and signs as ASCII (what Japanese input often gives)."""
-    return unicodedata.normalize("NFKC", text).strip()
-
-
-def parse_number(text: str) -> Decimal:
-    cleaned = _normal(text).replace(",", "").replace("−", "-")
-    try:
-        return Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"'{text}' is not a number.") from None
-
-
-def parse_integer(text: str) -> int:
-    number = parse_number(text)
-    if not number.is_finite() or number != number.to_integral_value() or number < 1:
-        raise ValueError(f"'{text}' is not a positive whole number.")
-    return int(number)
-
-
-def parse_date(text: str) -> datetime.date:
-    """An ISO date (2025-03-31, 2025/3/31) or an as-of label (R7.3時点)."""
-    cleaned = _normal(text)
-    parts = cleaned.replace("/", "-").split("-")
-    if len(parts) == 3 and all(part.isdigit() for part in parts):
-        try:
-            return datetime.date(int(parts[0]), int(parts[1]), int(parts[2]))
-        except ValueError:
-            raise ValueError(f"'{text}' is not a valid date.") from None
-    try:
-        return parse_as_of(cleaned)
-    except ValueError:
-        raise ValueError(
-            f"'{text}' is neither a date (2025-03-31) nor a label (R7.3時点)."
-        ) from None
-
-
-def parse_rating(text: str) -> str | None:
-    cleaned = _normal(text).upper().replace("ー", "-").replace("―", "-")
-    if cleaned == "":
-        return None
-    if cleaned not in Rating.values:
-        raise ValueError(f"'{text}' is not a rating: use A, B, C or -.")
-    return cleaned
+    version: int | None  # the 版 of the row; None when blank
+    notices: list[str]
 
 
 def _fits_field(value: Decimal) -> bool:
@@ -200,6 +232,10 @@ def _fits_field(value: Decimal) -> bool:
     places = max(0, -int(exponent))
     integer_digits = max(0, len(digits) + int(exponent))
     return places <= MAX_DECIMAL_PLACES and integer_digits <= MAX_INTEGER_DIGITS
+
+
+class _TooManyErrors(Exception):
+    pass
 
 
 class _Validator:
@@ -210,6 +246,7 @@ class _Validator:
         self.errors: list[RowError] = []
         self.columns: dict[str, int] = {}
         self.seen: dict[tuple[int, int | None], int] = {}
+        self.header_row = getattr(sheet, "header_row", 1)
 
     def error(self, code: str, detail: str, key: str | None = None, row: int | None = None):
         self.errors.append(
@@ -222,29 +259,41 @@ class _Validator:
                 column=header_of(key) if key in BY_KEY else None,
             )
         )
+        if len(self.errors) >= MAX_ERRORS:
+            raise _TooManyErrors
 
-    def read_header(self) -> None:
+    def read_header(self) -> list[str]:
+        """Find the columns; headings the service does not know (e.g. 備考) are ignored and
+        named in a notice."""
+        ignored = []
         for index, name in enumerate(self.sheet.header):
             if not name:
                 continue
             column = BY_NAME.get(name)
             if column is None:
-                self.errors.append(
-                    RowError(
-                        "unknown_column",
-                        f"Unknown column '{name}'.",
-                        row=1,
-                        sheet=self.sheet.name,
-                        column=name,
-                    )
-                )
+                ignored.append(name)
             elif column.key in self.columns:
-                self.error("duplicate_column", f"Column {column.header} appears twice.", row=1)
+                self.error(
+                    "duplicate_column",
+                    _("The column %(column)s appears twice: keep one.") % {"column": column.header},
+                    row=self.header_row,
+                )
             else:
                 self.columns[column.key] = index
         for key in REQUIRED:
             if key not in self.columns:
-                self.error("required", f"The sheet needs the column {header_of(key)}.", key, 1)
+                self.error(
+                    "required",
+                    _("The sheet needs the column %(column)s.") % {"column": header_of(key)},
+                    key,
+                    self.header_row,
+                )
+        if not ignored:
+            return []
+        return [
+            _("Columns the service does not read were ignored: %(columns)s.")
+            % {"columns": "、".join(ignored)}
+        ]
 
     def load(self, *, lock: bool) -> None:
         """The round's initiatives, KPIs, evaluations (locked for a real run) and actuals."""
@@ -281,49 +330,88 @@ class _Validator:
             return None
         return cells[index] if index < len(cells) else ""
 
-    def row(self, number: int, cells: list[str]) -> _Row | None:
-        errors_before = len(self.errors)
-        initiative_text = self.cell(cells, "initiative_number") or ""
-        if not initiative_text:
-            self.error("required", "Give the initiative number.", "initiative_number", number)
+    def _number_cell(self, cells: list[str], key: str, row: int) -> int | None:
+        text = self.cell(cells, key) or ""
+        if not text:
             return None
         try:
-            initiative_number = parse_integer(initiative_text)
-        except ValueError as error:
-            self.error("invalid", str(error), "initiative_number", number)
+            return parse_whole_number(text, minimum=0 if key == "version" else 1)
+        except CellError as error:
+            self.error("invalid", str(error), key, row)
+            raise
+
+    def _other_year(self, cells: list[str], number: int) -> str | None:
+        """The label of the row's 年度 (exports carry it) when it is not the import's year."""
+        text = self.cell(cells, "fiscal_year") or ""
+        if not text:
             return None
+        try:
+            year = parse_fiscal_year(normal(text))
+        except ValueError:
+            self.error(
+                "invalid",
+                _("'%(text)s' is not a fiscal year: write 2025 or R7.") % {"text": text},
+                "fiscal_year",
+                number,
+            )
+            return None
+        return None if year == self.round.fiscal_year else short_label(year)
+
+    def row(self, number: int, cells: list[str]) -> _Row | RowResult | None:
+        """The row's record and values, or the result of a row that is skipped."""
+        errors_before = len(self.errors)
+        if not (self.cell(cells, "initiative_number") or ""):
+            self.error(
+                "required", _("Give the initiative number (取組番号)."), "initiative_number", number
+            )
+            return None
+        try:
+            initiative_number = self._number_cell(cells, "initiative_number", number)
+            kpi_order = self._number_cell(cells, "kpi_order", number)
+            version = self._number_cell(cells, "version", number)
+        except CellError:
+            return None
+        other_year = self._other_year(cells, number)
+        if other_year is not None:
+            return RowResult(
+                number,
+                KPI_ACTUALS if kpi_order else EVALUATIONS,
+                initiative_number,
+                kpi_order,
+                "skipped",
+                notices=[
+                    _("Skipped: a row of %(row_year)s; this import is into %(year)s.")
+                    % {"row_year": other_year, "year": short_label(self.round.fiscal_year)}
+                ],
+            )
         initiative_id = self.initiatives.get(initiative_number)
         if initiative_id is None:
             self.error(
                 "unknown_initiative",
-                f"The plan has no initiative {initiative_number}.",
+                _("The plan has no initiative %(number)s: check 取組番号.")
+                % {"number": initiative_number},
                 "initiative_number",
                 number,
             )
             return None
-        kpi, kpi_order = None, None
-        kpi_text = self.cell(cells, "kpi_order") or ""
-        if kpi_text:
-            try:
-                kpi_order = parse_integer(kpi_text)
-            except ValueError as error:
-                self.error("invalid", str(error), "kpi_order", number)
-                return None
+        kpi = None
+        if kpi_order is not None:
             kpi = self.kpis.get((initiative_id, kpi_order))
             if kpi is None:
                 self.error(
                     "unknown_kpi",
-                    f"Initiative {initiative_number} has no KPI {kpi_order}.",
+                    _("Initiative %(number)s has no KPI %(kpi)s: check 指標番号.")
+                    % {"number": initiative_number, "kpi": kpi_order},
                     "kpi_order",
                     number,
                 )
                 return None
         first = self.seen.setdefault((initiative_id, kpi_order), number)
         if first != number:
-            what = f"KPI {kpi_order}" if kpi_order else "the evaluation"
             self.error(
                 "duplicate",
-                f"Initiative {initiative_number}, {what}, is in row {first} already.",
+                _("This record is in row %(first)s already: keep one of the two rows.")
+                % {"first": first},
                 "kpi_order" if kpi_order else "initiative_number",
                 number,
             )
@@ -331,8 +419,8 @@ class _Validator:
         if evaluation is None:
             self.error(
                 "not_found",
-                f"Initiative {initiative_number} has no evaluation in the "
-                f"{short_label(self.round.fiscal_year)} round.",
+                _("Initiative %(number)s has no evaluation in the %(year)s round.")
+                % {"number": initiative_number, "year": short_label(self.round.fiscal_year)},
                 "initiative_number",
                 number,
             )
@@ -340,18 +428,30 @@ class _Validator:
         if evaluation.pk not in self.editable:
             self.error(
                 "permission_denied",
-                f"You may not edit initiative {initiative_number}: it is not one of your "
-                "departments' initiatives.",
+                _(
+                    "You may not edit initiative %(number)s: it is not one of your "
+                    "departments' initiatives. Delete the row."
+                )
+                % {"number": initiative_number},
                 "initiative_number",
                 number,
             )
             return None
-        try:
-            policy.require_state(policy.Action.EDIT, evaluation)
-        except policy.WorkflowConflict as error:
-            self.error("invalid_state", str(error), "initiative_number", number)
+        if evaluation.status not in policy.EDITABLE_STATES:
+            return RowResult(
+                number,
+                KPI_ACTUALS if kpi else EVALUATIONS,
+                initiative_number,
+                kpi_order,
+                "skipped",
+                notices=[
+                    _("Skipped: the evaluation is %(status)s and can no longer be edited.")
+                    % {"status": evaluation.get_status_display()}
+                ],
+            )
+        notices: list[str] = []
         values = (
-            self._kpi_values(number, cells, kpi, evaluation)
+            self._kpi_values(number, cells, kpi, evaluation, notices)
             if kpi is not None
             else self._evaluation_values(number, cells)
         )
@@ -363,32 +463,36 @@ class _Validator:
             evaluation=evaluation,
             kpi=kpi,
             values=values,
+            version=version,
+            notices=notices,
         )
 
     def _misplaced(self, number: int, cells: list[str], keys: tuple[str, ...], where: str):
         for key in keys:
-            if self.cell(cells, key):
+            text = self.cell(cells, key)
+            if text and not is_clear(text):
                 self.error(
                     "invalid",
-                    f"{header_of(key)} belongs on {where}; leave it blank here.",
+                    _("%(column)s belongs on %(where)s; leave it blank here.")
+                    % {"column": header_of(key), "where": where},
                     key,
                     number,
                 )
 
     def _evaluation_values(self, number: int, cells: list[str]) -> dict[str, Any]:
-        self._misplaced(number, cells, KPI_KEYS, "KPI rows (指標番号 given)")
+        self._misplaced(number, cells, KPI_KEYS, _("KPI rows (指標番号 given)"))
         values: dict[str, Any] = {}
         for key in EVALUATION_KEYS:
             text = self.cell(cells, key)
-            if text is None:
+            if not text:  # absent column or blank cell: leave the stored value alone
                 continue
             if key == "rating":
                 try:
                     values[key] = parse_rating(text)
-                except ValueError as error:
+                except CellError as error:
                     self.error("invalid_choice", str(error), key, number)
             else:
-                values[key] = text
+                values[key] = text_value(text)
         try:
             services.evaluation_changes_validate(values)
         except ValidationError as error:
@@ -398,51 +502,61 @@ class _Validator:
         return values
 
     def _kpi_values(
-        self, number: int, cells: list[str], kpi: KPI, evaluation: Evaluation
+        self, number: int, cells: list[str], kpi: KPI, evaluation: Evaluation, notices: list
     ) -> dict[str, Any] | None:
-        self._misplaced(number, cells, EVALUATION_KEYS, "the evaluation row (指標番号 blank)")
+        self._misplaced(number, cells, EVALUATION_KEYS, _("the evaluation row (指標番号 blank)"))
         value_text = self.cell(cells, "value") or ""
         as_of_text = self.cell(cells, "as_of") or ""
-        note = self.cell(cells, "note")
+        note = self.cell(cells, "note") or ""
         if not value_text:
             if as_of_text or note:
-                self.error("required", "Give the actual value (実績値).", "value", number)
+                self.error(
+                    "required",
+                    _("Give the actual value (実績値), or leave 時点 and 注記 blank too."),
+                    "value",
+                    number,
+                )
             return None  # nothing to import for this KPI
+        values: dict[str, Any] = {}
         try:
-            value = parse_number(value_text)
-        except ValueError as error:
+            values["value"], notice = parse_number(value_text, unit=kpi.unit)
+            if notice:
+                notices.append(notice)
+        except CellError as error:
             self.error("invalid", str(error), "value", number)
-            value = None
-        as_of = None
         if as_of_text:
             try:
-                as_of = parse_date(as_of_text)
-            except ValueError as error:
+                values["as_of"] = None if is_clear(as_of_text) else parse_date(as_of_text)
+            except CellError as error:
                 self.error("invalid", str(error), "as_of", number)
-        if note is not None and len(note) > NOTE_MAX_LENGTH:
-            self.error("max_length", f"At most {NOTE_MAX_LENGTH} characters.", "note", number)
-        if value is None:
+        if note:
+            values["note"] = text_value(note)
+            if len(values["note"]) > NOTE_MAX_LENGTH:
+                self.error(
+                    "max_length",
+                    _("注記 may have at most %(limit)s characters.") % {"limit": NOTE_MAX_LENGTH},
+                    "note",
+                    number,
+                )
+        if "value" not in values:
             return None
         try:
-            services.kpi_actual_validate(kpi, evaluation, value, as_of)
+            services.kpi_actual_validate(kpi, evaluation, values["value"], values.get("as_of"))
         except ValidationError as error:
             for name, messages in error.message_dict.items():
                 key = {"kpi": "kpi_order"}.get(name, name)
                 for message in messages:
                     self.error("invalid", message, key, number)
             return None
-        if not _fits_field(value):
+        if not _fits_field(values["value"]):
             self.error(
                 "invalid",
-                f"At most {MAX_INTEGER_DIGITS} digits before and {MAX_DECIMAL_PLACES} after "
-                "the decimal point.",
+                _("At most %(digits)s digits before and %(places)s after the decimal point.")
+                % {"digits": MAX_INTEGER_DIGITS, "places": MAX_DECIMAL_PLACES},
                 "value",
                 number,
             )
             return None
-        values = {"value": value, "as_of": as_of}
-        if note is not None:
-            values["note"] = note
         return values
 
 
@@ -453,7 +567,8 @@ def _round_for(plan: Plan, fiscal_year: int) -> Round:
             [
                 RowError(
                     "not_found",
-                    f"{plan.code} has no {short_label(fiscal_year)} round.",
+                    _("%(plan)s has no %(year)s round.")
+                    % {"plan": plan.code, "year": short_label(fiscal_year)},
                     "fiscal_year",
                 )
             ]
@@ -469,47 +584,77 @@ def progress_import(
     sheet: Sheet,
     dry_run: bool = False,
     report_rows: bool = False,
+    on_conflict: str = SKIP,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Validate every row of ``sheet``; raise ``ImportValidationError`` listing every error,
     or write all changes (unless ``dry_run``) in one transaction and count them."""
     policy.require_may_import(actor, plan)
+    if on_conflict == OVERWRITE:
+        policy.require_secretariat(actor, plan.pk)
     round_ = _round_for(plan, fiscal_year)
     validator = _Validator(actor=actor, plan=plan, round_=round_, sheet=sheet)
-    validator.read_header()
-    if validator.errors:
-        raise ImportValidationError(validator.errors)
     result = ImportResult(
         plan=plan.code,
         fiscal_year=fiscal_year,
         sheet=sheet.name,
         dry_run=dry_run,
+        on_conflict=on_conflict,
         row_results=[] if report_rows else None,
     )
-    with transaction.atomic():
-        validator.load(lock=not dry_run)
-        if round_.status != RoundStatus.OPEN:
-            validator.error(
-                "invalid_state",
-                f"The {short_label(round_.fiscal_year)} round is {round_.status}.",
-                "fiscal_year",
-            )
-        rows: list[_Row] = []
-        for number, cells in sheet.rows:
-            result.rows += 1
-            row = validator.row(number, cells)
-            if row is not None:
-                rows.append(row)
-            if progress and result.rows % 10000 == 0:
-                progress("validated", result.rows, None)
+    try:
+        result.notices.extend(validator.read_header())
         if validator.errors:
             raise ImportValidationError(validator.errors)
-        changes = _Changes.collect(rows, validator.actuals, result)
-        if not dry_run:
-            changes.write(progress, user=actor.user)
-            aggregate_cache.invalidate(plan.pk)
-            transaction.on_commit(lambda: aggregate_cache.invalidate(plan.pk))
+        with transaction.atomic():
+            validator.load(lock=not dry_run)
+            if round_.status != RoundStatus.OPEN:
+                validator.error(
+                    "invalid_state",
+                    _("The %(year)s round is %(status)s: sheets are imported while it is open.")
+                    % {
+                        "year": short_label(round_.fiscal_year),
+                        "status": round_.get_status_display(),
+                    },
+                    "fiscal_year",
+                )
+            rows: list[_Row] = []
+            for number, cells in sheet.rows:
+                result.rows += 1
+                row = validator.row(number, cells)
+                if isinstance(row, RowResult):
+                    result.record(row)
+                elif row is not None:
+                    rows.append(row)
+                if progress and result.rows % 10000 == 0:
+                    progress("validated", result.rows, None)
+            if validator.errors:
+                raise ImportValidationError(validator.errors)
+            if "version" not in validator.columns:
+                result.notices.append(
+                    _(
+                        "The sheet has no 版 column: changes made since it was made are not "
+                        "detected. Download a new template to be warned of them."
+                    )
+                )
+            changes = _Changes.collect(
+                rows, validator.actuals, result, overwrite=on_conflict == OVERWRITE
+            )
+            if not dry_run:
+                changes.write(progress, user=actor.user)
+                aggregate_cache.invalidate(plan.pk)
+                transaction.on_commit(lambda: aggregate_cache.invalidate(plan.pk))
+    except _TooManyErrors:
+        raise ImportValidationError(validator.errors, truncated=True) from None
     return result
+
+
+def _changes(record: models.Model, values: dict[str, Any]) -> list[FieldChange]:
+    return [
+        FieldChange(key, getattr(record, key), value)
+        for key, value in values.items()
+        if getattr(record, key) != value
+    ]
 
 
 @dataclass
@@ -521,7 +666,12 @@ class _Changes:
 
     @classmethod
     def collect(
-        cls, rows: list[_Row], actuals: dict[tuple[int, int], KPIActual], result: ImportResult
+        cls,
+        rows: list[_Row],
+        actuals: dict[tuple[int, int], KPIActual],
+        result: ImportResult,
+        *,
+        overwrite: bool,
     ) -> "_Changes":
         now = timezone.now()
         changed_evaluations: dict[int, Evaluation] = {}
@@ -530,37 +680,56 @@ class _Changes:
         updated: list[KPIActual] = []
         for row in rows:
             evaluation = row.evaluation
-            number = row.initiative_number
-            if row.kpi is None:
-                changed = [k for k, v in row.values.items() if getattr(evaluation, k) != v]
-                for key in changed:
-                    setattr(evaluation, key, row.values[key])
-                if changed:
-                    evaluation.updated_at = now
-                    changed_evaluations[evaluation.pk] = evaluation
-                    fields.update(changed)
-                outcome = "updated" if changed else "unchanged"
-                result.record(RowResult(row.number, EVALUATIONS, number, None, outcome, changed))
-                continue
-            actual = actuals.get((evaluation.pk, row.kpi.pk))
-            if actual is None:
-                actual = KPIActual(
-                    evaluation=evaluation, kpi=row.kpi, note=row.values.get("note", "")
+            kind = EVALUATIONS if row.kpi is None else KPI_ACTUALS
+            record = evaluation if row.kpi is None else actuals.get((evaluation.pk, row.kpi.pk))
+            changes = _changes(record, row.values) if record is not None else []
+            outcome = "updated" if changes else "unchanged"
+            if record is None:  # a new KPI actual
+                changes = [FieldChange(key, None, value) for key, value in row.values.items()]
+                outcome = "created"
+            # 版 blank: the row claims no version. 0: there was no KPI actual yet.
+            current = record.version if record is not None else 0
+            conflict = row.version is not None and current != row.version and bool(changes)
+            notices = list(row.notices)
+            if conflict and not overwrite:
+                notices.append(
+                    _(
+                        "Not applied: the record was changed since the sheet was made (版 "
+                        "%(sheet)s, now %(current)s). Check the stored values, then download "
+                        "a new sheet."
+                    )
+                    % {"sheet": row.version, "current": current}
                 )
-                actual.value, actual.as_of = row.values["value"], row.values["as_of"]
-                created.append(actual)
-                outcome, changed = "created", sorted(row.values)
-            else:
-                changed = [k for k, v in row.values.items() if getattr(actual, k) != v]
-                for key in changed:
-                    setattr(actual, key, row.values[key])
-                if changed:
-                    actual.updated_at = now
-                    updated.append(actual)
-                outcome = "updated" if changed else "unchanged"
+                outcome = "conflict"
+            elif conflict:
+                notices.append(_("Overwritten: the record had changed since the sheet was made."))
             result.record(
-                RowResult(row.number, KPI_ACTUALS, number, row.kpi.order, outcome, changed)
+                RowResult(
+                    row.number,
+                    kind,
+                    row.initiative_number,
+                    row.kpi and row.kpi.order,
+                    outcome,
+                    changes,
+                    notices,
+                )
             )
+            if outcome == "conflict" or not changes:
+                continue
+            if record is None:
+                actual = KPIActual(evaluation=evaluation, kpi=row.kpi, note="")
+                for key, value in row.values.items():
+                    setattr(actual, key, value)
+                created.append(actual)
+                continue
+            for change in changes:
+                setattr(record, change.key, change.new)
+            record.updated_at = now
+            if row.kpi is None:
+                changed_evaluations[evaluation.pk] = evaluation
+                fields.update(change.key for change in changes)
+            else:
+                updated.append(record)
         return cls(list(changed_evaluations.values()), fields, created, updated)
 
     def write(self, progress: Progress | None, *, user=None) -> None:

@@ -26,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Import as this user (with their permissions).")
         parser.add_argument("--dry-run", action="store_true", help="Validate and count only.")
         parser.add_argument("--rows", action="store_true", help="Print every row's outcome.")
+        parser.add_argument(
+            "--on-conflict",
+            choices=["skip", "overwrite"],
+            default="skip",
+            help="Rows changed since the sheet was made: skip them (default) or overwrite.",
+        )
 
     def _progress(self, stage: str, done: int, total: int | None) -> None:
         shown = f"{done}/{total}" if total else str(done)
@@ -51,6 +57,7 @@ class Command(BaseCommand):
                 sheet=sheet,
                 dry_run=options["dry_run"],
                 report_rows=options["rows"],
+                on_conflict=options["on_conflict"],
                 progress=progress,
             )
         except PermissionDenied as error:
@@ -63,10 +70,15 @@ class Command(BaseCommand):
             raise CommandError(f"{len(error.errors)} error(s); nothing was written.") from error
         if progress:
             self.stderr.write("")
-        for row in result.row_results or []:
+        listed = result.row_results if result.row_results is not None else result.attention
+        for row in listed:
             kpi = f" KPI {row.kpi_order}" if row.kpi_order else ""
-            fields = f" ({', '.join(row.fields)})" if row.fields else ""
-            self.stdout.write(f"row {row.row}: {row.initiative_number}{kpi} {row.outcome}{fields}")
+            self.stdout.write(f"row {row.row}: {row.initiative_number}{kpi} {row.outcome}")
+            for change in row.changes:
+                shown = change.as_dict()
+                self.stdout.write(f"  {shown['column']}: {shown['old']} -> {shown['new']}")
+            for notice in row.notices:
+                self.stdout.write(f"  {notice}")
         self.stdout.write(result.as_text())
         message = "dry run: nothing written" if result.dry_run else "imported"
         self.stdout.write(self.style.SUCCESS(message))
