@@ -219,16 +219,16 @@ def test_a_round_that_is_not_open_is_refused(plan, secretariat) -> None:
     data = {"file": csv_file([row(initiative_number=89, rating="C")]), "fiscal_year": "R6"}
     response = secretariat.post(IMPORT_URL, {**data, "plan": PLAN_CODE}, format="multipart")
     assert response.status_code == 400
-    assert ("invalid_state", None, None) in errors(response)
+    assert ("invalid_state", None, "年度") in errors(response)
     assert response.json()["errors"][0]["attr"] == "fiscal_year"
 
 
-def test_missing_columns_are_errors(r7, secretariat) -> None:
-    handle = io.BytesIO("取組番号,実績,評価\r\n89,1,A\r\n".encode())
+def test_a_sheet_without_initiative_numbers_is_refused(r7, secretariat) -> None:
+    handle = io.BytesIO("番号,指標番号,評価\r\n89,,A\r\n".encode())
     handle.name = "bad.csv"
     response = upload(secretariat, handle)
     assert response.status_code == 400
-    assert errors(response) == [("required", 1, "指標番号")]
+    assert errors(response) == [("required", 1, "取組番号")]
 
 
 def test_unknown_columns_are_ignored_and_named(r7, secretariat) -> None:

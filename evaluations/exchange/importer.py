@@ -27,10 +27,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dxapi.history import record_bulk_history
 from dxapi.numbers import plain_decimal
-from dxapi.versions import claim_versions
+from dxapi.versions import StaleVersion, claim_versions
 from evaluations import aggregate_cache, policy, services
 from evaluations.exchange.cells import (
     CellError,
@@ -69,6 +70,8 @@ KPI_ACTUALS = "kpi_actuals"
 OUTCOMES = ("created", "updated", "unchanged", "conflict", "skipped")
 SKIP, OVERWRITE = "skip", "overwrite"
 Progress = Callable[[str, int, int | None], None]
+ON_KPI_ROWS = gettext_lazy("KPI rows (指標番号 given)")
+ON_EVALUATION_ROW = gettext_lazy("the evaluation row (指標番号 blank)")
 
 
 @dataclass(frozen=True)
@@ -480,7 +483,7 @@ class _Validator:
                 )
 
     def _evaluation_values(self, number: int, cells: list[str]) -> dict[str, Any]:
-        self._misplaced(number, cells, KPI_KEYS, _("KPI rows (指標番号 given)"))
+        self._misplaced(number, cells, KPI_KEYS, ON_KPI_ROWS)
         values: dict[str, Any] = {}
         for key in EVALUATION_KEYS:
             text = self.cell(cells, key)
@@ -504,7 +507,7 @@ class _Validator:
     def _kpi_values(
         self, number: int, cells: list[str], kpi: KPI, evaluation: Evaluation, notices: list
     ) -> dict[str, Any] | None:
-        self._misplaced(number, cells, EVALUATION_KEYS, _("the evaluation row (指標番号 blank)"))
+        self._misplaced(number, cells, EVALUATION_KEYS, ON_EVALUATION_ROW)
         value_text = self.cell(cells, "value") or ""
         as_of_text = self.cell(cells, "as_of") or ""
         note = self.cell(cells, "note") or ""
@@ -743,17 +746,15 @@ class _Changes:
             done += len(batch)
             if progress:
                 progress("written", done, total)
-        actual_fields = ["value", "as_of", "note", "version", "updated_at"]
+        actual_fields = ["value", "as_of", "note", "updated_at"]
         for batch in _batches(self.updated):
-            claim_versions(KPIActual, batch)
             bulk_update(KPIActual, batch, actual_fields)
             record_bulk_history(KPIActual, batch, created=False, **history)
             done += len(batch)
             if progress:
                 progress("written", done, total)
-        fields = [*sorted(self.evaluation_fields), "version", "updated_at"]
+        fields = [*sorted(self.evaluation_fields), "updated_at"]
         for batch in _batches(self.evaluations):
-            claim_versions(Evaluation, batch)
             bulk_update(Evaluation, batch, fields)
             record_bulk_history(Evaluation, batch, created=False, **history)
             done += len(batch)
@@ -767,18 +768,26 @@ def _batches(objects: list, size: int = BATCH_SIZE):
 
 
 def bulk_update(model: type[models.Model], objects: list[models.Model], fields: list[str]):
-    """``QuerySet.bulk_update`` in one statement per batch.
+    """``QuerySet.bulk_update`` in one statement per batch, each object moving to its next
+    version (``dxapi.versions.claim_versions``: from the version it was read at, or
+    ``StaleVersion`` and nothing written).
 
     Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` per field, which costs
     O(batch²) on the database and much Python time; on PostgreSQL this joins the table to
-    ``unnest`` of one array per column instead (about 20x faster for 100k rows). Other
-    databases use ``bulk_update``.
+    ``unnest`` of one array per column instead (about 20x faster for 100k rows), and the
+    same statement claims the versions (``WHERE version = v.read_version``). Other
+    databases claim, then use ``bulk_update``.
     """
     if not objects:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_update(objects, fields)
+        claim_versions(model, objects)
+        model.objects.bulk_update(objects, [*fields, "version"])
         return
+    read_at = [obj.version for obj in objects]
+    for obj in objects:
+        obj.version += 1
+    fields = [*fields, "version"]
     meta = model._meta
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
@@ -791,11 +800,16 @@ def bulk_update(model: type[models.Model], objects: list[models.Model], fields: 
     casts = [pk.db_type(connection), *(column.db_type(connection) for column in columns)]
     names = [quote(pk.column), *(quote(column.column) for column in columns)]
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
-    sources = ", ".join(f"%s::{cast}[]" for cast in casts)
+    version = quote(meta.get_field("version").column)
+    arrays.append(read_at)
+    sources = ", ".join(f"%s::{cast}[]" for cast in [*casts, "integer"])
+    table = quote(meta.db_table)
     sql = (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "
-        f"FROM unnest({sources}) AS v({', '.join(names)}) "
-        f"WHERE {quote(meta.db_table)}.{names[0]} = v.{names[0]}"
+        f"UPDATE {table} SET {assignments} "
+        f"FROM unnest({sources}) AS v({', '.join(names)}, read_version) "
+        f"WHERE {table}.{names[0]} = v.{names[0]} AND {table}.{version} = v.read_version"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
+        if cursor.rowcount != len(objects):  # someone changed a row since it was read
+            raise StaleVersion(0)
