@@ -133,3 +133,11 @@ def test_the_public_document_withholds_who_reviewed(plan):
     ]
     assert evaluations
     assert all(e["submitted_by"] is None and e["review_comment"] == "" for e in evaluations)
+
+
+def test_negative_numbers_are_exported_as_numbers_not_neutralised_text(plan, staff_api):
+    kpi = KPI.objects.get(initiative__plan=plan, initiative__number=89)
+    kpi.targets.create(fiscal_year=2025, value=Decimal("-5.5000"))
+    content = export(staff_api, "kpi_targets").decode("utf-8-sig")
+    assert "89,1,2025,-5.5," in content
+    assert "'-5" not in content

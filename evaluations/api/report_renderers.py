@@ -1,14 +1,20 @@
-"""Renderers of the yearly report: printable HTML, and the table as CSV and XLSX."""
+"""Renderers of the yearly report: printable HTML, and the table as CSV and XLSX.
 
-import csv
+The CSV and XLSX tables are safe to open in a spreadsheet: text that would be run as a
+formula is neutralised (``sheets.inert``, OWASP's leading apostrophe), and in XLSX every text
+cell is a string cell, never a formula; numbers stay numbers.
+"""
+
 import io
 
 from django.template.loader import render_to_string
 from drf_orjson_renderer.renderers import ORJSONRenderer
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from rest_framework import renderers
 
+from evaluations.exchange.sheets import csv_bytes, inert
 from evaluations.report_chart import pillar_chart
 
 TABLE_HEADER = ["分類", "施策番号", "施策", "取組番号", "取組事項"]
@@ -33,6 +39,16 @@ def table_rows(report: dict) -> list[list]:
                     ]
                 )
     return rows
+
+
+def _put(cell, value: object) -> None:
+    """Text as an inert string cell (never a formula, without the characters XML cannot
+    hold), anything else as it is."""
+    if isinstance(value, str):
+        cell.value = ILLEGAL_CHARACTERS_RE.sub("", inert(value))
+        cell.data_type = "s"  # openpyxl would make a text beginning with "=" a formula
+    else:
+        cell.value = value
 
 
 class _ReportRenderer(renderers.BaseRenderer):
@@ -80,9 +96,7 @@ class ReportCSVRenderer(_ReportRenderer):
     charset = "utf-8"
 
     def render_report(self, report: dict) -> bytes:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n").writerows(table_rows(report))
-        return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        return csv_bytes(table_rows(report))  # with a BOM; text neutralised
 
 
 class ReportXLSXRenderer(_ReportRenderer):
@@ -95,8 +109,9 @@ class ReportXLSXRenderer(_ReportRenderer):
         workbook = Workbook()
         sheet = workbook.active
         sheet.title = report["fiscal_year_label"]
-        for row in table_rows(report):
-            sheet.append(row)
+        for number, row in enumerate(table_rows(report), start=1):
+            for column, value in enumerate(row, start=1):
+                _put(sheet.cell(row=number, column=column), value)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         sheet.freeze_panes = "A2"

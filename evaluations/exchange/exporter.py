@@ -19,7 +19,7 @@ from django.db.models import Prefetch, QuerySet
 
 from evaluations.exchange.columns import header_of
 from evaluations.exchange.sheets import csv_lines
-from evaluations.exchange.templates import decimal_text
+from evaluations.exchange.templates import decimal_text, normalized
 from evaluations.models import (
     EVALUATION_EDITABLE_FIELDS,
     REVIEWER_FIELDS_WITHHELD,
@@ -270,7 +270,7 @@ def _targets(actor: Actor, plan: Plan) -> Iterator[Row]:
     )
     fields = ["kpi__initiative__number", "kpi__order", "fiscal_year", "value", "text"]
     for number, order, year, value, text in _rows(queryset, fields):
-        yield [number, order, year, decimal_text(value), text]
+        yield [number, order, year, normalized(value), text]
 
 
 def _round_rows(actor: Actor, plan: Plan) -> Iterator[Row]:
@@ -304,7 +304,7 @@ def _actual_rows(actor: Actor, plan: Plan) -> Iterator[Row]:
         "version",
     ]
     for year, number, order, value, as_of, note, version in _rows(queryset, fields):
-        yield [year, number, order, decimal_text(value), as_of, note, version]
+        yield [year, number, order, normalized(value), as_of, note, version]
 
 
 # Headings in the progress sheet's Japanese vocabulary (``columns``), so that the
