@@ -6,7 +6,9 @@ member sees what the API shows it; evaluations and KPI actuals are changed throu
 差戻し, 承認, 承認取消; 締切, 再開, 公表; opening a round) through buttons on the change pages
 and actions on the lists, each a service call. Fields that only the workflow changes are
 read-only but for the superuser, whose saves also go through ``evaluation_update`` when only
-the content changes (and else are recorded as an override, with a new version).
+the content changes (and else are recorded as an override, with a new version). The
+secretariat's reviewer fields (審査コメント, 提出者, 承認者) are written by its buttons: 差戻し
+and 承認取消 take the comment, 提出 and 承認 record who and when.
 """
 
 from datetime import datetime
@@ -110,8 +112,8 @@ class CycleAdmin(PolicyAdmin):
     steps: dict[Action, Step] = {}
     action_form = WorkflowActionForm
 
-    def conflict_text(self, error, verb: str) -> str:
-        return conflict_text(error, verb)
+    def conflict_text(self, error, verb: str, **context) -> str:
+        return conflict_text(error, verb, **context)
 
     def may_revert(self, actor: Actor) -> bool:
         return policy.may_revert_history(actor)
@@ -189,6 +191,17 @@ class CycleAdmin(PolicyAdmin):
             obj.delete()
 
 
+# A round as everyone but the superuser sees it: it changes through the workflow only.
+WORKFLOW_ROUND_FIELDS = (
+    "plan",
+    "fiscal_year_label",
+    "status",
+    "opened_at",
+    "closed_at",
+    "published_at",
+)
+
+
 # --- Rounds ---------------------------------------------------------------------------------
 
 
@@ -241,20 +254,31 @@ class RoundAdmin(CycleAdmin):
                 "計画と年度を選んで開始すると、計画のすべての取組に「作成中」の評価ができます。"
             )
             return [(None, {"fields": ("plan", "fiscal_year"), "description": description})]
+        if not self.actor(request).is_superuser:
+            return [(None, {"fields": WORKFLOW_ROUND_FIELDS})]
         return super().get_fieldsets(request, obj)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "title": "年度ラウンドの開始"}
+        return super().add_view(request, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None or self.actor(request).is_superuser:
             return ()
-        return ("plan", "fiscal_year", "status", "opened_at", "closed_at", "published_at")
+        return WORKFLOW_ROUND_FIELDS
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
             return super().save_model(request, obj, form, change)
-        with self.refusing("開始"):
-            opened = services.round_open(
-                actor=self.actor(request), plan=obj.plan, fiscal_year=obj.fiscal_year
-            )
+        try:
+            with self.refusing("開始"):
+                opened = services.round_open(
+                    actor=self.actor(request), plan=obj.plan, fiscal_year=obj.fiscal_year
+                )
+        except Refusal as refusal:
+            if isinstance(refusal.__cause__, policy.WorkflowConflict):  # opened meanwhile
+                raise Refusal(f"{long_label(obj.fiscal_year)}のラウンドは既にあります。") from None
+            raise
         obj.pk, obj.status, obj.opened_at = opened.pk, opened.status, opened.opened_at
         count = opened.evaluations.count()
         messages.info(request, f"{long_label(opened.fiscal_year)}の評価を{count}件作成しました。")
@@ -264,7 +288,7 @@ class RoundAdmin(CycleAdmin):
 
     def run_step(self, request, obj: Round, step: Step, text: str, expected_version=None):
         actor = self.actor(request)
-        with self.refusing(step.verb):
+        with self.refusing(step.verb, record=obj, action=step.action):
             match step.action:
                 case Action.CLOSE:
                     services.round_close(actor=actor, round_=obj)
@@ -476,7 +500,7 @@ class EvaluationAdmin(CycleAdmin):
             reason = f"admin override: {', '.join(others)}"
             self.override(request, obj, form.expected_version, reason)
         elif data:
-            with self.refusing():
+            with self.refusing(record=obj, action=Action.EDIT):
                 saved = services.evaluation_update(
                     actor=self.actor(request),
                     evaluation=obj,
@@ -492,7 +516,7 @@ class EvaluationAdmin(CycleAdmin):
         actor, evaluation = self.actor(request), form.instance
         # What Django's change message reads of a saved formset.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        with self.refusing():
+        with self.refusing(record=evaluation, action=Action.EDIT):
             for inline in formset.initial_forms:
                 if inline in formset.deleted_forms:
                     services.kpi_actual_delete(
@@ -513,7 +537,7 @@ class EvaluationAdmin(CycleAdmin):
     def run_step(self, request, obj: Evaluation, step: Step, text: str, expected_version=None):
         actor = self.actor(request)
         common = {"actor": actor, "evaluation": obj, "expected_version": expected_version}
-        with self.refusing(step.verb):
+        with self.refusing(step.verb, record=obj, action=step.action):
             match step.action:
                 case Action.SUBMIT:
                     services.evaluation_submit(**common)
@@ -661,14 +685,14 @@ class KPIActualAdmin(CycleAdmin):
         if reverting:
             self.override(request, obj, None, f"revert to history {reverting}")
             return
-        with self.refusing():
+        with self.refusing(record=obj.evaluation, action=Action.EDIT):
             saved = save_actual(
                 self.actor(request), obj.evaluation, form, actual=obj if change else None
             )
         obj.pk, obj.version = saved.pk, saved.version
 
     def delete_record(self, request, obj: KPIActual) -> None:
-        with self.refusing("削除"):
+        with self.refusing("削除", record=obj.evaluation, action=Action.EDIT):
             services.kpi_actual_delete(actor=self.actor(request), actual=obj)
 
     @admin.display(description=_("実績値"), ordering="value")

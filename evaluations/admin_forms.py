@@ -1,7 +1,6 @@
 """Forms and words of the yearly cycle's admin pages: the version a form was loaded at, the
 workflow steps and their Japanese messages, round opening, the sheet import."""
 
-import re
 from dataclasses import dataclass
 
 from django import forms
@@ -69,6 +68,10 @@ register_japanese_messages(
         ),
         (r"^This field cannot be changed here\.$", "この項目はここでは変更できません。"),
         (
+            r"^Not every evaluation is approved; initiatives not approved: (.*)$",
+            r"承認されていない評価があります（取組番号: \1）。",
+        ),
+        (
             r"^Only the secretariat or a department editor may import\.$",
             "取込ができるのは事務局と部局の編集者だけです。",
         ),
@@ -84,30 +87,38 @@ register_japanese_messages(
 )
 
 
-def _year_label(short: str) -> str:
-    try:
-        return long_label(parse_fiscal_year(short))
-    except ValueError:
-        return short
+def _state_label(state: str, error: StateConflict) -> str:
+    shown = getattr(error, "state_label", None)
+    if shown:
+        return str(shown)
+    for choices in (RoundStatus, EvaluationStatus):
+        if state in choices.values:
+            return str(choices(state).label)
+    return state
 
 
-_NOT_APPROVED = re.compile(r"^Not every evaluation is approved; initiatives not approved: (.*)$")
-
-
-def conflict_text(error: StateConflict, verb: str) -> str:
-    """A ``WorkflowConflict`` (409) in Japanese, naming the state that refuses ``verb``."""
-    message = str(error)
-    if match := re.match(r"^The (\S+) round is (\w+)\.$", message):
-        state = RoundStatus(match[2]).label if match[2] in RoundStatus.values else match[2]
-        return f"{_year_label(match[1])}のラウンドが「{state}」のため、{verb}できません。"
-    if match := re.match(r"^Cannot \w+ an evaluation that is (\w+)\.$", message):
-        state = EvaluationStatus(match[1]).label if match[1] in EvaluationStatus.values else ""
-        return f"評価が「{state or match[1]}」のため、{verb}できません。"
-    if match := _NOT_APPROVED.match(message):
-        return f"承認されていない評価があるため、{verb}できません（取組番号: {match[1]}）。"
-    if match := re.match(r"^The (\S+) round exists already\.$", message):
-        return f"{_year_label(match[1])}のラウンドは既にあります。"
-    return f"現在の状態では{verb}できません（{message}）。"
+def conflict_text(
+    error: StateConflict,
+    verb: str,
+    *,
+    record: Evaluation | Round | None = None,
+    action: Action | None = None,
+) -> str:
+    """A ``WorkflowConflict`` (409) in Japanese, naming the state that refuses ``verb``: the
+    evaluation's, or its round's (with the year). When the state itself allows the action
+    (e.g. publishing a closed round whose evaluations are not all approved), the service's
+    own reason."""
+    state = error.current_state
+    label = _state_label(state, error)
+    if isinstance(record, Round) and action == Action.PUBLISH and state == RoundStatus.CLOSED:
+        return f"{verb}できませんでした: {japanese(str(error))}"
+    if state in EvaluationStatus.values:
+        return f"評価が「{label}」のため、{verb}できません。"
+    if state in RoundStatus.values:
+        round_ = record if isinstance(record, Round) else getattr(record, "round", None)
+        year = f"{long_label(round_.fiscal_year)}の" if round_ is not None else ""
+        return f"{year}ラウンドが「{label}」のため、{verb}できません。"
+    return f"{verb}できませんでした: {japanese(str(error))}"
 
 
 # --- Workflow steps -------------------------------------------------------------------------

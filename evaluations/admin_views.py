@@ -26,7 +26,7 @@ from evaluations.admin_forms import ImportForm, TemplateForm
 from evaluations.exchange import importer, templates
 from evaluations.exchange.columns import header_of
 from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, SheetError, read_sheet
-from evaluations.models import Evaluation
+from evaluations.models import Evaluation, Round, RoundStatus
 from evaluations.policy import rounds_visible_to
 from evaluations.rating_rules import assess_kpi
 from evaluations.selectors import suggestion_for, with_target
@@ -128,7 +128,14 @@ def workflow_view(model_admin, request: HttpRequest, object_id: str, action: str
 # 取込を確定 imports the same file without uploading it again; larger ones are uploaded again.
 SESSION_KEY = "dxapi_admin_import"
 SESSION_MAX_BYTES = 2 * 1024 * 1024
-OUTCOMES = {"created": "新規", "updated": "更新", "unchanged": "変更なし"}
+OUTCOMES = {
+    "created": "新規",
+    "updated": "更新",
+    "unchanged": "変更なし",
+    "conflict": "競合（反映しない）",
+    "skipped": "対象外（反映しない）",
+}
+WRITTEN = ("created", "updated")
 KINDS = {importer.EVALUATIONS: "評価", importer.KPI_ACTUALS: "指標の実績"}
 
 
@@ -162,11 +169,29 @@ def template_departments(actor: Actor) -> QuerySet[Department]:
 
 
 def _template_form(actor: Actor, data=None) -> TemplateForm:
+    plans = template_plans(actor)
     return TemplateForm(
         data,
-        plans=template_plans(actor),
+        plans=plans,
         departments=template_departments(actor),
         all_departments=actor.is_any_secretariat,
+        initial={"fiscal_year": _open_year(plans)},
+    )
+
+
+def _import_form(plans: QuerySet[Plan]) -> ImportForm | None:
+    if not plans.exists():
+        return None
+    return ImportForm(plans=plans, initial={"fiscal_year": _open_year(plans)})
+
+
+def _open_year(plans: QuerySet[Plan]) -> int | None:
+    """The newest open round's fiscal year among ``plans``: what is filled in now."""
+    return (
+        Round.objects.filter(plan__in=plans, status=RoundStatus.OPEN)
+        .order_by("-fiscal_year")
+        .values_list("fiscal_year", flat=True)
+        .first()
     )
 
 
@@ -194,30 +219,42 @@ def may_exchange(actor: Actor) -> bool:
     return template_plans(actor).exists() or import_plans(actor).exists()
 
 
+def _short(value: object, limit: int = 40) -> str:
+    text = "（空）" if value in (None, "") else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _row_results(result: importer.ImportResult) -> list[dict]:
-    return [
-        {
-            "row": row.row,
-            "kind": KINDS.get(row.kind, row.kind),
-            "initiative_number": row.initiative_number,
-            "kpi_order": row.kpi_order or "",
-            "outcome": OUTCOMES.get(row.outcome, row.outcome),
-            "changed": row.outcome != "unchanged",
-            "fields": "、".join(header_of(name) for name in row.fields),
-        }
-        for row in result.row_results or []
-    ]
+    rows = []
+    for row in result.row_results or []:
+        changes = [change.as_dict() for change in getattr(row, "changes", [])]
+        rows.append(
+            {
+                "row": row.row,
+                "kind": KINDS.get(row.kind, row.kind),
+                "initiative_number": row.initiative_number,
+                "kpi_order": row.kpi_order or "",
+                "outcome": OUTCOMES.get(row.outcome, row.outcome),
+                "changed": row.outcome in WRITTEN,
+                "fields": "、".join(header_of(name) for name in row.fields),
+                "changes": [
+                    f"{c['column']}: {_short(c['old'])} → {_short(c['new'])}" for c in changes
+                ],
+                "notices": list(getattr(row, "notices", [])),
+            }
+        )
+    return rows
 
 
 def _summary(result: importer.ImportResult) -> str:
     counts = result.as_dict()["summary"]
     parts = []
     for kind, label in KINDS.items():
-        numbers = counts[kind]
-        parts.append(
-            f"{label}: 新規 {numbers['created']}件・更新 {numbers['updated']}件"
-            f"・変更なし {numbers['unchanged']}件"
+        numbers = "・".join(
+            f"{OUTCOMES.get(outcome, outcome)} {count}件"
+            for outcome, count in counts.get(kind, {}).items()
         )
+        parts.append(f"{label}: {numbers}")
     return "、".join(parts)
 
 
@@ -243,7 +280,7 @@ def import_view(model_admin, request: HttpRequest) -> HttpResponse:
         return _render(
             model_admin,
             request,
-            form=ImportForm(plans=plans) if plans.exists() else None,
+            form=_import_form(plans),
             template_form=_template_form(actor),
         )
     if not plans.exists():
@@ -277,7 +314,12 @@ def import_view(model_admin, request: HttpRequest) -> HttpResponse:
             request.session.pop(SESSION_KEY, None)
             messages.success(request, f"「{name}」を取り込みました（{_summary(result)}）。")
             return HttpResponseRedirect(context_url(model_admin))
-        context.update(result=result, rows=_row_results(result), summary=_summary(result))
+        context.update(
+            result=result,
+            rows=_row_results(result),
+            summary=_summary(result),
+            notices=list(getattr(result, "notices", [])),
+        )
         context["stored"] = _keep(request, data, name)
     return _render(model_admin, request, **context)
 
@@ -334,10 +376,4 @@ def template_view(model_admin, request: HttpRequest) -> HttpResponse:
                     True, f"{scope.filename_stem}.{suffix}"
                 )
                 return response
-    plans = import_plans(actor)
-    return _render(
-        model_admin,
-        request,
-        form=ImportForm(plans=plans) if plans.exists() else None,
-        template_form=form,
-    )
+    return _render(model_admin, request, form=_import_form(import_plans(actor)), template_form=form)

@@ -110,9 +110,11 @@ class Refusal(Exception):
         self.form_errors = form_errors
 
 
-def state_conflict_text(error: StateConflict, verb: str) -> str:
-    """Hook for the apps' workflow states; the structure has none."""
-    return f"現在の状態（{error.current_state}）では{verb}できません。"
+def state_conflict_text(error: StateConflict, verb: str, **context: Any) -> str:
+    """Hook for the apps' workflow states (``context``: the record and the action refused);
+    the structure has none."""
+    state = getattr(error, "state_label", None) or error.current_state
+    return f"現在の状態（{state}）では{verb}できません。"
 
 
 def refusal_for(error: Exception, verb: str, conflict_text=state_conflict_text) -> Refusal:
@@ -182,6 +184,20 @@ def with_form_errors(form_class: type[ModelForm], errors: dict[str | None, list[
 
     RefusedForm.__name__ = form_class.__name__
     return RefusedForm
+
+
+def read_only(form_class: type[ModelForm]):
+    """``form_class`` with every field disabled. Each form's own copies of the fields are
+    changed: the class's are shared (declared fields by every form made from the class)."""
+
+    class ReadOnlyForm(form_class):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            for field in self.fields.values():
+                field.disabled = True
+
+    ReadOnlyForm.__name__ = form_class.__name__
+    return ReadOnlyForm
 
 
 # --- Scope ------------------------------------------------------------------------------
@@ -254,6 +270,10 @@ class PolicyAdmin(SimpleHistoryAdmin):
     the history and of each old version's form. Reverting to an old version (POST of the
     version's form) bypasses the workflow: the superuser's alone, else 403."""
 
+    object_history_template = "admin/dxapi_history/object_history.html"
+    object_history_list_template = "admin/dxapi_history/object_history_list.html"
+    object_history_form_template = "admin/dxapi_history/object_history_form.html"
+
     # --- who
 
     def actor(self, request: HttpRequest) -> Actor:
@@ -306,14 +326,20 @@ class PolicyAdmin(SimpleHistoryAdmin):
 
     verb = "保存"
 
-    def conflict_text(self, error: StateConflict, verb: str) -> str:
-        return state_conflict_text(error, verb)
+    def conflict_text(self, error: StateConflict, verb: str, **context: Any) -> str:
+        return state_conflict_text(error, verb, **context)
 
-    def refusing(self, verb: str | None = None):
-        return refusing(verb or self.verb, self.conflict_text)
+    def refusing(self, verb: str | None = None, **context: Any):
+        """Refuse with the reason in Japanese; ``context`` (``record``, ``action``) lets a
+        409 name the state that refused."""
+        return refusing(
+            verb or self.verb, lambda error, verb_: self.conflict_text(error, verb_, **context)
+        )
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs: Any):
         form = super().get_form(request, obj, change=change, **kwargs)
+        if getattr(request, "_dxapi_history_readonly", False):
+            form = read_only(form)  # an old version, shown to someone who may not revert
         errors = getattr(request, "_dxapi_form_errors", None)
         return with_form_errors(form, errors) if errors else form
 
@@ -400,10 +426,12 @@ class PolicyAdmin(SimpleHistoryAdmin):
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         self._history_object(request, object_id)
+        may_revert = self.may_revert(self.actor(request))
         if request.method == "POST":
-            if not self.may_revert(self.actor(request)):
+            if not may_revert:
                 raise PermissionDenied("履歴から元に戻せるのはスーパーユーザーだけです。")
             request._dxapi_reverting = version_id
+        request._dxapi_history_readonly = not may_revert
         view = super().history_form_view
         try:
             return view(request, object_id, version_id, extra_context)
@@ -414,6 +442,13 @@ class PolicyAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request, obj=None) -> bool:
         return not self.may_revert(self.actor(request))
+
+    def history_view_title(self, request, obj) -> str:
+        return f"変更の履歴: {obj}"
+
+    def history_form_view_title(self, request, obj) -> str:
+        verb = "過去の版" if self.revert_disabled(request, obj) else "元に戻す"
+        return f"{verb}: {obj}"
 
 
 class PolicyInline(admin.TabularInline):
@@ -616,6 +651,22 @@ class KPIInline(PolicyInline):
     show_change_link = True
 
 
+def describe_replaced(formset: BaseInlineFormSet) -> None:
+    """What Django's change message reads of a saved formset, for one that a service
+    writes as a whole."""
+    formset.new_objects = [
+        f.instance
+        for f in formset.extra_forms
+        if f.has_changed() and not f.cleaned_data.get("DELETE")
+    ]
+    formset.deleted_objects = [f.instance for f in formset.deleted_forms if f.instance.pk]
+    formset.changed_objects = [
+        (f.instance, f.changed_data)
+        for f in formset.initial_forms
+        if f.has_changed() and f not in formset.deleted_forms
+    ]
+
+
 @admin.register(Initiative)
 class InitiativeAdmin(StructureAdmin):
     list_display = (
@@ -681,6 +732,7 @@ class InitiativeAdmin(StructureAdmin):
         others = []
         for formset in formsets:
             if formset.model is InitiativeDepartment:
+                describe_replaced(formset)
                 if formset.has_changed():
                     responsibilities = [
                         {

@@ -23,6 +23,7 @@ class DxAdminSite(admin.AdminSite):
     site_header = "DX推進計画 進行管理"
     site_title = "DX推進計画 進行管理"
     index_title = "管理メニュー"
+    site_url = None  # the project serves no site besides the API and the admin
 
     def has_permission(self, request: HttpRequest) -> bool:
         return may_use_admin(request.user)

@@ -53,6 +53,8 @@ SECRETARIAT_PERMS = (
     | _perms(STRUCTURE_MODELS, "add", "change", "delete") - SUPERUSER_ONLY
     | _perms(("evaluations.round",), "add", "change")
     | _perms(MEMBERSHIP_MODELS, "view", "add", "change", "delete")
+    # Its plans' API keys (``ApiKeyAdmin`` scopes them): made, revoked, never deleted.
+    | _perms(("initiatives.apikey",), "view", "add", "change")
 )
 
 
