@@ -4,6 +4,7 @@
 import re
 
 from django.utils.http import parse_etags
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
@@ -15,13 +16,13 @@ from dxapi.versions import Precondition
 class PreconditionRequired(exceptions.APIException):
     status_code = status.HTTP_428_PRECONDITION_REQUIRED
     default_code = "precondition_required"
-    default_detail = "Send If-Match with the ETag of the version you are changing."
+    default_detail = _("Send If-Match with the ETag of the version you are changing.")
 
 
 class PreconditionFailed(exceptions.APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_code = "precondition_failed"
-    default_detail = "The record has changed since that ETag: fetch it again."
+    default_detail = _("The record has changed since that ETag: fetch it again.")
 
 
 def etag_for(kind: str, pk: int, version: int) -> str:

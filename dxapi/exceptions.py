@@ -6,6 +6,8 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers, status
@@ -20,21 +22,26 @@ from dxapi.versions import StaleVersion, VersionRequired
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
-    default_detail = "The request conflicts with the current state."
+    default_detail = gettext_lazy("The request conflicts with the current state.")
 
 
 class DomainExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, StateConflict):
-            return Conflict(f"{exc} (current state: {exc.current_state})", code="invalid_state")
+            detail = _("%(message)s (current state: %(state)s)") % {
+                "message": exc,
+                "state": exc.state_shown,
+            }
+            return Conflict(detail, code="invalid_state")
         if isinstance(exc, VersionRequired):
             return PreconditionRequired()
         if isinstance(exc, StaleVersion):
             return PreconditionFailed(
-                f"The record has changed (now version {exc.current_version}): fetch it again."
+                _("The record has changed (now version %(version)s): fetch it again.")
+                % {"version": exc.current_version}
             )
         if isinstance(exc, ProtectedError):
-            return Conflict("It is still in use (e.g. by evaluations) and cannot be deleted.")
+            return Conflict(_("It is still in use (e.g. by evaluations) and cannot be deleted."))
         if isinstance(exc, DjangoPermissionDenied):
             return exceptions.PermissionDenied(str(exc) or None)
         if isinstance(exc, DjangoValidationError):

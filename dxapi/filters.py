@@ -3,6 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -47,7 +48,7 @@ class PlanFilter(filters.Filter):
 class StrictBooleanFormField(forms.Field):
     """``true``/``false`` (or ``1``/``0``); anything else is an error, not "no filter"."""
 
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages = {"invalid": _("Must be true or false.")}
     values = {"true": True, "1": True, "false": False, "0": False}
 
     def to_python(self, value: str | None) -> bool | None:

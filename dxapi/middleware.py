@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from dxapi.errors import error_body
 
@@ -84,9 +86,16 @@ class RequestSizeLimitMiddleware:
         )
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             # A chunked body has no length to check before it is read: ask for one.
-            detail = "Send the body with a Content-Length."
+            with self._callers_language(request):
+                detail = _("Send the body with a Content-Length.")
             return JsonResponse(error_body("length_required", detail), status=411)
         if length > limit:
-            detail = f"The request body is over {limit} bytes."
+            with self._callers_language(request):
+                detail = _("The request body is over %(limit)s bytes.") % {"limit": limit}
             return JsonResponse(error_body("request_too_large", detail), status=413)
         return self.get_response(request)
+
+    @staticmethod
+    def _callers_language(request: HttpRequest) -> translation.override:
+        """This runs before ``LocaleMiddleware``: the caller's language, as it would choose."""
+        return translation.override(translation.get_language_from_request(request))

@@ -3,6 +3,7 @@ for walking the largest lists without counting them."""
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
@@ -21,7 +22,12 @@ def page_size_from(request: Request, default: int) -> int:
         return default
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise ValidationError(
-            {"page_size": [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]}, code="invalid"
+            {
+                "page_size": [
+                    _("Must be a whole number from 1 to %(max)s.") % {"max": MAX_PAGE_SIZE}
+                ]
+            },
+            code="invalid",
         )
     return int(raw)
 
@@ -69,7 +75,7 @@ class IdCursorPagination(CursorPagination):
     def get_ordering(self, request: Request, queryset, view) -> tuple[str, ...]:
         if request.query_params.get("ordering"):
             raise ValidationError(
-                {"ordering": ["A cursor walks the list by id: leave out ordering."]},
+                {"ordering": [_("A cursor walks the list by id: leave out ordering.")]},
                 code="invalid",
             )
         return (self.ordering,)
@@ -79,7 +85,7 @@ class IdCursorPagination(CursorPagination):
             return super().decode_cursor(request)
         except NotFound:
             raise ValidationError(
-                {CURSOR_PARAM: ["Not a cursor: use the next or previous link of a page."]},
+                {CURSOR_PARAM: [_("Not a cursor: use the next or previous link of a page.")]},
                 code="invalid",
             ) from None
 
@@ -105,12 +111,12 @@ class CursorablePagination(StandardPagination):
         mode = request.query_params.get(PAGINATION_PARAM, "page")
         if mode not in ("page", "cursor"):
             raise ValidationError(
-                {PAGINATION_PARAM: ["Must be page or cursor."]}, code="invalid_choice"
+                {PAGINATION_PARAM: [_("Must be page or cursor.")]}, code="invalid_choice"
             )
         wants_cursor = mode == "cursor" or CURSOR_PARAM in request.query_params
         if wants_cursor and self.page_query_param in request.query_params:
             raise ValidationError(
-                {self.page_query_param: ["A cursor page has no number: leave out page."]},
+                {self.page_query_param: [_("A cursor page has no number: leave out page.")]},
                 code="invalid",
             )
         return wants_cursor

@@ -18,73 +18,7 @@ from evaluations.models import (
 )
 from evaluations.policy import Action
 from evaluations.services import evaluation_changes_validate, kpi_actual_validate
-from initiatives.admin import japanese, register_japanese_messages
 from initiatives.fiscal_years import long_label, parse_fiscal_year
-
-register_japanese_messages(
-    [
-        (
-            r"^Only the plan's secretariat may do this\.$",
-            "この操作ができるのは計画の事務局だけです。",
-        ),
-        (
-            r"^Only an editor of a responsible department may do this\.$",
-            "この操作ができるのは担当部局の編集者と事務局だけです。",
-        ),
-        (
-            r"^Give a rating \(A, B, C or -\) before submitting\.$",
-            "提出する前に評価（A・B・C・-）を入力してください。",
-        ),
-        (
-            r"^The rating (\S+) differs from the KPI-based suggestion (\S+): give the reason\.$",
-            r"評価 \1 が指標に基づく目安 \2 と異なります。評価の理由を入力してください。",
-        ),
-        (r"^Say why the evaluation is returned\.$", "差戻しの理由（コメント）を入力してください。"),
-        (r"^Say why the evaluation is reopened\.$", "承認を取り消す理由を入力してください。"),
-        (
-            r"^Say why the published round is reopened\.$",
-            "公表済のラウンドを再開する理由を入力してください。",
-        ),
-        (
-            r"^The KPI does not belong to the evaluation's initiative\.$",
-            "この評価の取組の指標ではありません。",
-        ),
-        (
-            r"^This KPI already has an actual in this evaluation\.$",
-            "この指標の実績は、この評価に既にあります。",
-        ),
-        (r"^Must be a finite number\.$", "有限の数値を入力してください。"),
-        (
-            r"^Cannot be negative for a KPI counted in (.+)\.$",
-            r"単位が「\1」の指標の実績は負の値にできません。",
-        ),
-        (
-            r"^Must be inside fiscal year (\S+) \((\S+) to (\S+)\) or up to six months after it\.$",
-            r"\1年度（\2〜\3）か、その後6か月以内の日付にしてください。",
-        ),
-        (
-            r"^Outside the plan's period (\S+): .*$",
-            r"計画の期間（\1）の外の年度です。先に計画の終了年度を延ばしてください。",
-        ),
-        (r"^This field cannot be changed here\.$", "この項目はここでは変更できません。"),
-        (
-            r"^Not every evaluation is approved; initiatives not approved: (.*)$",
-            r"承認されていない評価があります（取組番号: \1）。",
-        ),
-        (
-            r"^Only the secretariat or a department editor may import\.$",
-            "取込ができるのは事務局と部局の編集者だけです。",
-        ),
-        (
-            r"^Name your department: only the secretariat gets every one\.$",
-            "部局を選んでください（全部局の様式は事務局だけが取得できます）。",
-        ),
-        (
-            r"^You may only download your own department's template\.$",
-            "自部局の様式だけを取得できます。",
-        ),
-    ]
-)
 
 
 def _state_label(state: str, error: StateConflict) -> str:
@@ -111,14 +45,14 @@ def conflict_text(
     state = error.current_state
     label = _state_label(state, error)
     if isinstance(record, Round) and action == Action.PUBLISH and state == RoundStatus.CLOSED:
-        return f"{verb}できませんでした: {japanese(str(error))}"
+        return f"{verb}できませんでした: {error!s}"
     if state in EvaluationStatus.values:
         return f"評価が「{label}」のため、{verb}できません。"
     if state in RoundStatus.values:
         round_ = record if isinstance(record, Round) else getattr(record, "round", None)
         year = f"{long_label(round_.fiscal_year)}の" if round_ is not None else ""
         return f"{year}ラウンドが「{label}」のため、{verb}できません。"
-    return f"{verb}できませんでした: {japanese(str(error))}"
+    return f"{verb}できませんでした: {error!s}"
 
 
 # --- Workflow steps -------------------------------------------------------------------------
@@ -213,7 +147,7 @@ class EvaluationForm(VersionedForm):
         except ValidationError as error:
             for field, field_errors in error.message_dict.items():
                 for message in field_errors:
-                    self.add_error(field if field in self.fields else None, japanese(message))
+                    self.add_error(field if field in self.fields else None, message)
         return cleaned
 
 
@@ -243,7 +177,7 @@ class KPIActualForm(VersionedForm):
                 for field, field_errors in error.message_dict.items():
                     for message in field_errors:
                         name = field if field in self.fields else None
-                        self.add_error(name, japanese(message))
+                        self.add_error(name, message)
         return cleaned
 
 

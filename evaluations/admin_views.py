@@ -31,7 +31,7 @@ from evaluations.policy import rounds_visible_to
 from evaluations.rating_rules import assess_kpi
 from evaluations.selectors import suggestion_for, with_target
 from initiatives.access import Actor, actor_for
-from initiatives.admin import Refusal, japanese
+from initiatives.admin import Refusal
 from initiatives.fiscal_years import long_label
 from initiatives.models import Department, KPITarget, Plan
 
@@ -69,7 +69,10 @@ def suggestion_context(evaluation: Evaluation) -> dict:
         target_value = actual.target_value if actual else getattr(target, "value", None)
         target_text = actual.target_text if actual else getattr(target, "text", "")
         assessment = assess_kpi(
-            actual=actual.value if actual else None, target=target_value, direction=kpi.direction
+            actual=actual.value if actual else None,
+            target=target_value,
+            direction=kpi.direction,
+            target_text=target_text or "",
         )
         rows.append(
             {
@@ -308,7 +311,7 @@ def import_view(model_admin, request: HttpRequest) -> HttpResponse:
     except importer.ImportValidationError as error:
         context["errors"] = error.errors
     except PermissionDenied as error:
-        form.add_error(None, japanese(str(error)))
+        form.add_error(None, str(error))
     else:
         if confirm:
             request.session.pop(SESSION_KEY, None)
@@ -365,7 +368,7 @@ def template_view(model_admin, request: HttpRequest) -> HttpResponse:
                     actor=actor, plan=plan, round_=round_, department=department
                 )
             except PermissionDenied as error:
-                form.add_error(None, japanese(str(error)))
+                form.add_error(None, str(error))
             else:
                 if form.cleaned_data["file_format"] == "csv":
                     content, mime, suffix = templates.template_csv(actor, scope), CSV_MIME, "csv"

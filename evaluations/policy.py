@@ -26,8 +26,10 @@ from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from dxapi.errors import StateConflict
+from dxapi.errors import StateConflict, state_shown
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round, RoundStatus
 from initiatives.access import Actor, may_see_who_changed
 from initiatives.fiscal_years import short_label
@@ -153,37 +155,61 @@ def _is_editor(actor: Actor, evaluation: Evaluation) -> bool:
 
 def require_secretariat(actor: Actor, plan_id: int) -> None:
     if actor.plan_limit not in (None, plan_id) or not actor.is_secretariat_of(plan_id):
-        raise PermissionDenied("Only the plan's secretariat may do this.")
+        raise PermissionDenied(_("Only the plan's secretariat may do this."))
 
 
 def require_editor(actor: Actor, evaluation: Evaluation) -> None:
     if not _is_editor(actor, evaluation):
-        raise PermissionDenied("Only an editor of a responsible department may do this.")
+        raise PermissionDenied(_("Only an editor of a responsible department may do this."))
+
+
+def _conflict(message: str, record: Evaluation | Round, **params) -> WorkflowConflict:
+    """``message`` (with ``%(state)s``) naming the record's state as its reader knows it."""
+    label = record.get_status_display()
+    state = state_shown(record.status, label)
+    return WorkflowConflict(
+        message % {**params, "state": state}, current_state=record.status, state_label=label
+    )
 
 
 def _require_round_state(round_: Round, allowed: tuple[str, ...]) -> None:
     if round_.status not in allowed:
-        raise WorkflowConflict(
-            f"The {short_label(round_.fiscal_year)} round is {round_.status}.",
-            current_state=round_.status,
-        )
+        year = short_label(round_.fiscal_year)
+        raise _conflict(_("The %(year)s round is %(state)s."), round_, year=year)
 
 
-def _require_evaluation_state(evaluation: Evaluation, allowed: tuple[str, ...], verb: str):
+def _require_evaluation_state(evaluation: Evaluation, allowed: tuple[str, ...], message):
     if evaluation.status not in allowed:
-        raise WorkflowConflict(
-            f"Cannot {verb} an evaluation that is {evaluation.status}.",
-            current_state=evaluation.status,
-        )
+        raise _conflict(message, evaluation)
 
 
-# action: (round states, evaluation states, verb for the message)
+# action: (round states, evaluation states, the message when the evaluation's state refuses)
 _EVALUATION_RULES: dict[Action, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    Action.EDIT: ((RoundStatus.OPEN,), EDITABLE_STATES, "edit"),
-    Action.SUBMIT: ((RoundStatus.OPEN,), EDITABLE_STATES, "submit"),
-    Action.RETURN: (REVIEWABLE_ROUND_STATES, (EvaluationStatus.SUBMITTED,), "return"),
-    Action.APPROVE: (REVIEWABLE_ROUND_STATES, (EvaluationStatus.SUBMITTED,), "approve"),
-    Action.REOPEN: (REVIEWABLE_ROUND_STATES, (EvaluationStatus.APPROVED,), "reopen"),
+    Action.EDIT: (
+        (RoundStatus.OPEN,),
+        EDITABLE_STATES,
+        gettext_lazy("Cannot edit an evaluation that is %(state)s."),
+    ),
+    Action.SUBMIT: (
+        (RoundStatus.OPEN,),
+        EDITABLE_STATES,
+        gettext_lazy("Cannot submit an evaluation that is %(state)s."),
+    ),
+    Action.RETURN: (
+        REVIEWABLE_ROUND_STATES,
+        (EvaluationStatus.SUBMITTED,),
+        gettext_lazy("Cannot return an evaluation that is %(state)s."),
+    ),
+    Action.APPROVE: (
+        REVIEWABLE_ROUND_STATES,
+        (EvaluationStatus.SUBMITTED,),
+        gettext_lazy("Cannot approve an evaluation that is %(state)s."),
+    ),
+    Action.REOPEN: (
+        REVIEWABLE_ROUND_STATES,
+        (EvaluationStatus.APPROVED,),
+        gettext_lazy("Cannot reopen an evaluation that is %(state)s."),
+    ),
 }
 EDITOR_ACTIONS = (Action.EDIT, Action.SUBMIT)
 # round action: states it may start from
@@ -207,9 +233,9 @@ def require_state(action: Action, record: Evaluation | Round) -> None:
     if isinstance(record, Round):
         _require_round_state(record, _ROUND_RULES[action])
         return
-    round_states, states, verb = _EVALUATION_RULES[action]
+    round_states, states, message = _EVALUATION_RULES[action]
     _require_round_state(record.round, round_states)
-    _require_evaluation_state(record, states, verb)
+    _require_evaluation_state(record, states, message)
 
 
 def require(actor: Actor, action: Action, record: Evaluation | Round) -> None:
@@ -239,7 +265,7 @@ def allowed_actions(actor: Actor, record: Evaluation | Round) -> list[Action]:
 def require_reason_to_reopen(round_: Round, reason: str) -> None:
     """A published round is reopened only with a reason, which the history records."""
     if round_.status == RoundStatus.PUBLISHED and not reason.strip():
-        raise ValidationError({"reason": "Say why the published round is reopened."})
+        raise ValidationError({"reason": _("Say why the published round is reopened.")})
 
 
 # --- Plan-wide doors: imports, templates, reports ---------------------------------------
@@ -249,25 +275,25 @@ def require_may_import(actor: Actor, plan: Plan) -> None:
     """The secretariat, or an editor of one of the plan's departments (each row is then
     checked as an edit of its evaluation)."""
     if actor.plan_limit not in (None, plan.pk):
-        raise PermissionDenied("This API key is limited to another plan.")
+        raise PermissionDenied(_("This API key is limited to another plan."))
     if actor.is_secretariat_of(plan.pk):
         return
     departments = set(Department.objects.filter(plan=plan).values_list("id", flat=True))
     if not actor.may_edit_for(departments):
-        raise PermissionDenied("Only the secretariat or a department editor may import.")
+        raise PermissionDenied(_("Only the secretariat or a department editor may import."))
 
 
 def require_may_get_template(actor: Actor, plan: Plan, department: Department | None) -> None:
     """The secretariat gets any department's sheet or the whole plan's; a department's
     members (users or keys) their own department's."""
     if actor.plan_limit not in (None, plan.pk):
-        raise PermissionDenied("This API key is limited to another plan.")
+        raise PermissionDenied(_("This API key is limited to another plan."))
     if actor.is_secretariat_of(plan.pk):
         return
     if department is None:
-        raise PermissionDenied("Name your department: only the secretariat gets every one.")
+        raise PermissionDenied(_("Name your department: only the secretariat gets every one."))
     if department.pk not in actor.readable_department_ids:
-        raise PermissionDenied("You may only download your own department's template.")
+        raise PermissionDenied(_("You may only download your own department's template."))
 
 
 def may_revert_history(actor: Actor) -> bool:

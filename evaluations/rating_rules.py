@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 
 from django.db.models import Case, CharField, Count, DecimalField, F, Func, Q, Sum, Value, When
+from django.utils.translation import gettext_lazy
 
 from evaluations.models import Rating
 from initiatives.models import KPIDirection
@@ -78,33 +79,53 @@ def rating_for_ratio(ratio: Decimal) -> Rating:
     return Rating.C
 
 
+NO_ACTUAL = gettext_lazy("No actual value has been entered yet.")
+QUALITATIVE_TARGET = gettext_lazy("The target is qualitative: judge against the roadmap.")
+NO_TARGET = gettext_lazy("The KPI has no target for this fiscal year.")
+NO_RATIO = gettext_lazy("No ratio can be computed (the denominator is 0 or less).")
+NO_KPI = gettext_lazy("The initiative has no KPI: judge against the roadmap.")
+NO_NUMERIC_KPI = gettext_lazy("No KPI of this evaluation can be measured against a number.")
+
+
 def assess_kpi(
     *,
     actual: Decimal | None,
     target: Decimal | None,
     direction: str = KPIDirection.HIGHER,
+    target_text: str = "",
 ) -> KPIAssessment:
     """Achievement ratio of one KPI in one year, as displayed: actual / target, or
-    target / actual when lower is better."""
-    if actual is None:
-        return KPIAssessment(None, None, "実績値がありません")
+    target / actual when lower is better. ``target_text`` tells a qualitative target from
+    no target at all, for the reason given when there is no ratio."""
     if target is None:
-        return KPIAssessment(None, None, "数値目標がありません（定性的な目標）")
+        return KPIAssessment(None, None, str(QUALITATIVE_TARGET if target_text else NO_TARGET))
+    if actual is None:
+        return KPIAssessment(None, None, str(NO_ACTUAL))
     numerator, denominator = (
         (target, actual) if direction == KPIDirection.LOWER else (actual, target)
     )
     if denominator <= 0:
-        return KPIAssessment(None, None, "比率を計算できません（分母が0以下）")
+        return KPIAssessment(None, None, str(NO_RATIO))
     ratio = rounded_ratio(numerator, denominator)
     return KPIAssessment(ratio, rating_for_ratio(ratio))
 
 
-def suggest_rating(assessments: Iterable[KPIAssessment]) -> KPIAssessment:
+def suggest_rating(
+    assessments: Iterable[KPIAssessment], *, kpi_count: int | None = None
+) -> KPIAssessment:
     """The evaluation's suggestion: the mean of the displayed ratios of the KPIs that have
-    one, as displayed."""
+    one, as displayed. Without any, the reason is the KPIs' own when they agree; with no
+    assessment at all (``kpi_count`` KPIs, none with an actual), that no actual was entered
+    yet, or that the initiative has no KPI."""
+    assessments = list(assessments)
     ratios = [displayed(item.ratio) for item in assessments if item.ratio is not None]
+    if not assessments and kpi_count is not None:
+        return KPIAssessment(None, None, str(NO_ACTUAL if kpi_count else NO_KPI))
     if not ratios:
-        return KPIAssessment(None, None, "数値で評価できる指標がありません")
+        reasons = {item.reason for item in assessments}
+        if len(reasons) == 1:
+            return KPIAssessment(None, None, reasons.pop())
+        return KPIAssessment(None, None, str(NO_NUMERIC_KPI))
     mean = rounded_ratio(functools.reduce(_EXACT.add, ratios, Decimal(0)), len(ratios))
     return KPIAssessment(mean, rating_for_ratio(mean))
 

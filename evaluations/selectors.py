@@ -47,10 +47,18 @@ def with_target(actuals: QuerySet[KPIActual]) -> QuerySet[KPIActual]:
 
 def suggestion_for(evaluation: Evaluation) -> KPIAssessment:
     """The KPI-based suggested rating of one evaluation (see ``rating_rules``)."""
-    actuals = with_target(evaluation.kpi_actuals.select_related("kpi"))
+    actuals = list(with_target(evaluation.kpi_actuals.select_related("kpi")))
     return suggest_rating(
-        assess_kpi(actual=a.value, target=a.target_value, direction=a.kpi.direction)
-        for a in actuals
+        (
+            assess_kpi(
+                actual=a.value,
+                target=a.target_value,
+                direction=a.kpi.direction,
+                target_text=a.target_text or "",
+            )
+            for a in actuals
+        ),
+        kpi_count=None if actuals else evaluation.initiative.kpis.count(),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
 from dxapi.versions import (
@@ -106,7 +107,7 @@ def evaluation_changes_validate(data: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     for name, value in data.items():
         if name not in EVALUATION_EDITABLE_FIELDS:
-            errors[name] = ["This field cannot be changed here."]
+            errors[name] = [_("This field cannot be changed here.")]
             continue
         field = Evaluation._meta.get_field(name)
         try:
@@ -144,19 +145,18 @@ def evaluation_submit(
     evaluation = _locked(evaluation)
     policy.require(actor, Action.SUBMIT, evaluation)
     if evaluation.rating is None:
-        raise ValidationError({"rating": "Give a rating (A, B, C or -) before submitting."})
+        raise ValidationError({"rating": _("Give a rating (A, B, C or -) before submitting.")})
     suggested = suggestion_for(evaluation).rating
     differs = (
         evaluation.rating in RATED and suggested is not None and evaluation.rating != suggested
     )
     if differs and not evaluation.rating_reason.strip():
+        message = _(
+            "The rating %(rating)s differs from the KPI-based suggestion %(suggested)s: "
+            "give the reason."
+        )
         raise ValidationError(
-            {
-                "rating_reason": (
-                    f"The rating {evaluation.rating} differs from the KPI-based suggestion "
-                    f"{suggested}: give the reason."
-                )
-            }
+            {"rating_reason": message % {"rating": evaluation.rating, "suggested": suggested}}
         )
     evaluation.status = EvaluationStatus.SUBMITTED
     evaluation.submitted_by = actor.user
@@ -184,7 +184,7 @@ def evaluation_return(
 ) -> Evaluation:
     evaluation = _locked(evaluation)
     policy.require(actor, Action.RETURN, evaluation)
-    _required_text("comment", comment, "Say why the evaluation is returned.")
+    _required_text("comment", comment, _("Say why the evaluation is returned."))
     evaluation.status = EvaluationStatus.RETURNED
     evaluation.review_comment = comment
     return _save(
@@ -225,7 +225,7 @@ def evaluation_reopen(
 ) -> Evaluation:
     evaluation = _locked(evaluation)
     policy.require(actor, Action.REOPEN, evaluation)
-    _required_text("reason", reason, "Say why the evaluation is reopened.")
+    _required_text("reason", reason, _("Say why the evaluation is reopened."))
     evaluation.status = EvaluationStatus.RETURNED
     evaluation.review_comment = reason
     evaluation.approved_by = None
@@ -241,18 +241,20 @@ def evaluation_reopen(
 def kpi_actual_validate(kpi: KPI, evaluation: Evaluation, value: Decimal, as_of: date | None):
     errors = {}
     if kpi.initiative_id != evaluation.initiative_id:
-        errors["kpi"] = "The KPI does not belong to the evaluation's initiative."
+        errors["kpi"] = _("The KPI does not belong to the evaluation's initiative.")
     if not value.is_finite():
-        errors["value"] = "Must be a finite number."
+        errors["value"] = _("Must be a finite number.")
     elif value < 0 and kpi.unit in NON_NEGATIVE_UNITS:
-        errors["value"] = f"Cannot be negative for a KPI counted in {kpi.unit}."
+        errors["value"] = _("Cannot be negative for a KPI counted in %(unit)s.") % {
+            "unit": kpi.unit
+        }
     if as_of is not None:
         start, end = fiscal_year_bounds(evaluation.round.fiscal_year)
         if not start <= as_of <= end + AS_OF_GRACE:
-            errors["as_of"] = (
-                f"Must be inside fiscal year {short_label(evaluation.round.fiscal_year)} "
-                f"({start} to {end}) or up to six months after it."
-            )
+            errors["as_of"] = _(
+                "Must be inside fiscal year %(year)s (%(start)s to %(end)s) or up to six "
+                "months after it."
+            ) % {"year": short_label(evaluation.round.fiscal_year), "start": start, "end": end}
     if errors:
         raise ValidationError(errors)
 
@@ -276,7 +278,7 @@ def kpi_actual_save(
     kpi_actual_validate(kpi, evaluation, value, as_of)
     if actual is None:
         if KPIActual.objects.filter(evaluation=evaluation, kpi=kpi).exists():
-            raise ValidationError({"kpi": "This KPI already has an actual in this evaluation."})
+            raise ValidationError({"kpi": _("This KPI already has an actual in this evaluation.")})
         actual = KPIActual(evaluation=evaluation, kpi=kpi)
     actual.value, actual.as_of, actual.note = value, as_of, note
     actual.full_clean(validate_unique=False)
@@ -304,16 +306,16 @@ def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
     policy.require_secretariat(actor, plan.pk)
     Plan.objects.select_for_update().filter(pk=plan.pk).first()  # the period stays put
     if not plan.covers(fiscal_year):
-        raise ValidationError(
-            {
-                "fiscal_year": f"Outside the plan's period {plan.period_label}: widen the "
-                "plan's period (end_year) first."
-            }
+        message = _(
+            "Outside the plan's period %(period)s: widen the plan's period (end_year) first."
         )
+        raise ValidationError({"fiscal_year": message % {"period": plan.period_label}})
     existing = Round.objects.filter(plan=plan, fiscal_year=fiscal_year).first()
     if existing is not None:
         raise WorkflowConflict(
-            f"The {short_label(fiscal_year)} round exists already.", current_state=existing.status
+            _("The %(year)s round exists already.") % {"year": short_label(fiscal_year)},
+            current_state=existing.status,
+            state_label=existing.get_status_display(),
         )
     round_ = Round(
         plan=plan, fiscal_year=fiscal_year, status=RoundStatus.OPEN, opened_at=timezone.now()
@@ -374,9 +376,10 @@ def round_publish(*, actor: Actor, round_: Round) -> Round:
     )
     if pending:
         raise WorkflowConflict(
-            "Not every evaluation is approved; initiatives not approved: "
-            + ", ".join(str(number) for number in pending),
+            _("Not every evaluation is approved; initiatives not approved: %(numbers)s")
+            % {"numbers": ", ".join(str(number) for number in pending)},
             current_state=round_.status,
+            state_label=round_.get_status_display(),
         )
     round_.status, round_.published_at = RoundStatus.PUBLISHED, timezone.now()
     return _round_save(round_, ["status", "published_at"], "publish")

@@ -3,6 +3,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 
 from evaluations.models import Evaluation, KPIActual, Round
 from initiatives.fiscal_years import short_label
@@ -20,7 +21,7 @@ def kpi_stays_with_its_actuals(instance: models.Model) -> None:
     moved = _stored(instance, "initiative_id") != instance.initiative_id
     if moved and KPIActual.objects.filter(kpi=instance).exists():
         raise ValidationError(
-            {"initiative": "The KPI has actuals: it cannot move to another initiative."}
+            {"initiative": _("The KPI has actuals: it cannot move to another initiative.")}
         )
 
 
@@ -31,7 +32,7 @@ def initiative_stays_in_its_plan(instance: models.Model) -> None:
     moved = _stored(instance, "plan_id") != instance.plan_id
     if moved and Evaluation.objects.filter(initiative=instance).exists():
         raise ValidationError(
-            {"plan": "The initiative has evaluations: it cannot move to another plan."}
+            {"plan": _("The initiative has evaluations: it cannot move to another plan.")}
         )
 
 
@@ -44,9 +45,8 @@ def plan_period_covers_rounds(instance: models.Model) -> None:
     if outside:
         labels = ", ".join(short_label(year) for year in outside)
         field = "start_year" if outside[0] < instance.start_year else "end_year"
-        raise ValidationError(
-            {field: f"The plan has rounds outside that period ({labels}): keep them inside it."}
-        )
+        message = _("The plan has rounds outside that period (%(years)s): keep them inside it.")
+        raise ValidationError({field: message % {"years": labels}})
 
 
 CHECKS = (kpi_stays_with_its_actuals, initiative_stays_in_its_plan, plan_period_covers_rounds)

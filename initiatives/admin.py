@@ -14,7 +14,6 @@ Every model of the app has an admin page except the initiative–department link
 which is edited inline on its initiative.
 """
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -50,53 +49,6 @@ from initiatives.models import (
     SecretariatMembership,
 )
 
-# --- Messages: the services speak English, the admin Japanese ------------------------------
-
-# (pattern of a service's message, its Japanese); the evaluations app adds its own.
-JAPANESE_MESSAGES: list[tuple[re.Pattern[str], str]] = []
-
-
-def register_japanese_messages(pairs: Iterable[tuple[str, str]]) -> None:
-    for pattern, japanese in pairs:
-        JAPANESE_MESSAGES.append((re.compile(pattern), japanese))
-
-
-register_japanese_messages(
-    [
-        (
-            r"^Only the plan's secretariat may change its structure\.$",
-            "計画の構造を変更できるのは、その計画の事務局だけです。",
-        ),
-        (
-            r"^Only a plan's secretariat may change structure\.$",
-            "計画の構造を変更できるのは事務局だけです。",
-        ),
-        (
-            r"^Only a superuser may delete a plan\.$",
-            "計画を削除できるのはスーパーユーザーだけです。",
-        ),
-        (r"^The policy area belongs to another plan\.$", "別の計画の施策です。"),
-        (r"^The re-listed initiative belongs to another plan\.$", "再掲元が別の計画の取組です。"),
-        (r"^At most one department can be the lead\.$", "主担当にできる部局は1つだけです。"),
-        (r"^A department is listed twice\.$", "同じ部局が2回指定されています。"),
-        (r"^A department belongs to another plan\.$", "別の計画の部局が含まれています。"),
-        (r"^The KPI has actuals: .*$", "実績のある指標は、別の取組へ移せません。"),
-        (r"^The initiative has evaluations: .*$", "評価のある取組は、別の計画へ移せません。"),
-        (
-            r"^The plan has rounds outside that period \((.*)\).*$",
-            r"期間の外に年度ラウンド（\1）があります。期間に含めてください。",
-        ),
-    ]
-)
-
-
-def japanese(message: str) -> str:
-    """A service's message in Japanese (unknown messages as they are)."""
-    for pattern, replacement in JAPANESE_MESSAGES:
-        if pattern.search(message):
-            return pattern.sub(replacement, message)
-    return message
-
 
 class Refusal(Exception):
     """A write the rules refused: the transaction is rolled back and the user told why.
@@ -123,12 +75,12 @@ def refusal_for(error: Exception, verb: str, conflict_text=state_conflict_text) 
         if hasattr(error, "error_dict"):
             errors = {
                 (None if field == NON_FIELD_ERRORS else field): [
-                    japanese(str(message)) for message in messages_
+                    str(message) for message in messages_
                 ]
                 for field, messages_ in error.message_dict.items()
             }
         else:
-            errors = {None: [japanese(str(message)) for message in error.messages]}
+            errors = {None: [str(message) for message in error.messages]}
         details = "、".join(message for messages_ in errors.values() for message in messages_)
         return Refusal(f"{verb}できませんでした: {details}", form_errors=errors)
     if isinstance(error, StaleVersion):
@@ -139,7 +91,7 @@ def refusal_for(error: Exception, verb: str, conflict_text=state_conflict_text) 
         )
         return Refusal(text, form_errors={None: [text]})
     if isinstance(error, PermissionDenied):
-        reason = japanese(str(error)) if str(error) else "権限がありません。"
+        reason = str(error) if str(error) else "権限がありません。"
         return Refusal(f"{verb}できませんでした: {reason}")
     if isinstance(error, StateConflict):
         return Refusal(conflict_text(error, verb))

@@ -10,6 +10,8 @@ import datetime
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 MIN_FISCAL_YEAR = 1989
 MAX_FISCAL_YEAR = 2100
 
@@ -25,7 +27,9 @@ class Era:
     def western_year(self, number: int) -> int:
         """Era year ``number`` as a Western year; ``ValueError`` if the era has no such year."""
         if number < 1 or (self.last_year_number and number > self.last_year_number):
-            raise ValueError(f"{self.name} has no year {number}.")
+            raise ValueError(
+                _("%(era)s has no year %(number)s.") % {"era": self.name, "number": number}
+            )
         return self.first_year + number - 1
 
     def year_of(self, western_year: int) -> int:
@@ -91,9 +95,14 @@ def parse_fiscal_year(value: str | int) -> int:
         number = 1 if match.group(2) == "元" else int(match.group(2))
         year = _ERA_BY_NAME[match.group(1)].western_year(number)
     else:
-        raise ValueError(f"'{text}' is not a fiscal year: use a year such as 2024 or R6.")
+        raise ValueError(
+            _("'%(text)s' is not a fiscal year: use a year such as 2024 or R6.") % {"text": text}
+        )
     if not MIN_FISCAL_YEAR <= year <= MAX_FISCAL_YEAR:
-        raise ValueError(f"Fiscal year {year} is outside {MIN_FISCAL_YEAR}–{MAX_FISCAL_YEAR}.")
+        raise ValueError(
+            _("Fiscal year %(year)s is outside %(min)s–%(max)s.")
+            % {"year": year, "min": MIN_FISCAL_YEAR, "max": MAX_FISCAL_YEAR}
+        )
     return year
 
 
@@ -119,13 +128,15 @@ def parse_as_of(text: str) -> datetime.date:
     """``"R7.3時点"`` -> ``2025-03-31`` (the last day of that month); raise ``ValueError``."""
     match = _AS_OF.match(text.strip())
     if not match:
-        raise ValueError(f"'{text}' is not an as-of label such as R7.3時点.")
+        raise ValueError(_("'%(text)s' is not an as-of label such as R7.3時点.") % {"text": text})
     era = _ERA_BY_LETTER[match.group(1).upper()]
     year = era.western_year(int(match.group(2)))
     month = int(match.group(3))
     if not 1 <= month <= 12:
-        raise ValueError(f"'{text}' has no month {month}.")
+        raise ValueError(_("'%(text)s' has no month %(month)s.") % {"text": text, "month": month})
     day = datetime.date(year, month, calendar.monthrange(year, month)[1])
     if era_of_date(day) != era and era_of_date(day.replace(day=1)) != era:
-        raise ValueError(f"'{text}' is not a month of {era.name}.")
+        raise ValueError(
+            _("'%(text)s' is not a month of %(era)s.") % {"text": text, "era": era.name}
+        )
     return day

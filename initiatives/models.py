@@ -369,7 +369,7 @@ class ApiKey(AbstractAPIKey):
             return
         if self.role not in API_KEY_DEPARTMENT_ROLES:
             raise ValidationError(
-                {"department": "Only an editor or viewer key may be bound to a department."}
+                {"department": _("Only an editor or viewer key may be bound to a department.")}
             )
         if self.plan_id is not None and self.department.plan_id != self.plan_id:
-            raise ValidationError({"department": "The department belongs to another plan."})
+            raise ValidationError({"department": _("The department belongs to another plan.")})

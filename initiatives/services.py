@@ -5,6 +5,7 @@ from typing import TypedDict
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
 from initiatives.access import Actor
@@ -62,22 +63,22 @@ def require_may_change(actor: Actor, instance: models.Model) -> None:
     else:
         allowed = actor.is_secretariat_of(plan_id_of(instance))
     if not allowed:
-        raise PermissionDenied("Only the plan's secretariat may change its structure.")
+        raise PermissionDenied(_("Only the plan's secretariat may change its structure."))
 
 
 def require_may_create_structure(actor: Actor) -> None:
     """Refuse early (before validating a payload) callers who may change no structure."""
     if not actor.is_any_secretariat:
-        raise PermissionDenied("Only a plan's secretariat may change structure.")
+        raise PermissionDenied(_("Only a plan's secretariat may change structure."))
 
 
 def _validate_same_plan(instance: models.Model) -> None:
     errors = {}
     if isinstance(instance, Initiative):
         if instance.policy_area.pillar.plan_id != instance.plan_id:
-            errors["policy_area"] = "The policy area belongs to another plan."
+            errors["policy_area"] = _("The policy area belongs to another plan.")
         if instance.relists and instance.relists.plan_id != instance.plan_id:
-            errors["relists"] = "The re-listed initiative belongs to another plan."
+            errors["relists"] = _("The re-listed initiative belongs to another plan.")
     if errors:
         raise ValidationError(errors)
 
@@ -106,11 +107,11 @@ def structure_save(
 def _set_responsibilities(initiative: Initiative, items: list[Responsibility], *, user) -> None:
     errors = []
     if sum(bool(item.get("is_lead")) for item in items) > 1:
-        errors.append("At most one department can be the lead.")
+        errors.append(_("At most one department can be the lead."))
     if len({item["department"].pk for item in items}) != len(items):
-        errors.append("A department is listed twice.")
+        errors.append(_("A department is listed twice."))
     if any(item["department"].plan_id != initiative.plan_id for item in items):
-        errors.append("A department belongs to another plan.")
+        errors.append(_("A department belongs to another plan."))
     if errors:
         raise ValidationError({"departments": errors})
     initiative.responsibilities.all().delete()
@@ -135,7 +136,7 @@ def structure_delete(*, actor: Actor, instance: models.Model) -> None:
     and the database refuses (``ProtectedError``, HTTP 409)."""
     if isinstance(instance, Plan):
         if not actor.is_superuser:
-            raise PermissionDenied("Only a superuser may delete a plan.")
+            raise PermissionDenied(_("Only a superuser may delete a plan."))
     else:
         require_may_change(actor, instance)
     instance._change_reason = "delete"

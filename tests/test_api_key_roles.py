@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from evaluations.exchange.columns import COLUMNS
@@ -391,9 +391,10 @@ def test_the_database_refuses_an_unknown_role(plan):
 # --- create_api_key ------------------------------------------------------------------------
 
 
-def create_api_key(*args: str) -> tuple[str, str]:
+def create_api_key(*args: str, language: str = "en") -> tuple[str, str]:
     out, err = StringIO(), StringIO()
-    call_command("create_api_key", *args, stdout=out, stderr=err)
+    with translation.override(language):
+        call_command("create_api_key", *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -468,6 +469,15 @@ def test_command_refuses_bad_input(plan, other_plan, args, message):
     assert ApiKey.objects.count() == before
 
 
+def test_command_speaks_japanese(plan):
+    with pytest.raises(CommandError, match="--expires の 2020-01-01 は過去の日付です。"):
+        create_api_key(
+            "--plan", PLAN_CODE, "--role", "reader", "--expires", "2020-01-01", language="ja"
+        )
+    _, err = create_api_key("--plan", PLAN_CODE, "--role", "reader", language="ja")
+    assert "APIキー「reader-akita-dx-" in err and "有効期限なし" in err
+
+
 # --- the admin -----------------------------------------------------------------------------
 
 
@@ -478,12 +488,12 @@ def test_admin_adds_a_key_with_a_role_checked_by_the_model(plan, staff_user, oth
     form = {"name": "admin-key", "plan": plan.pk, "role": ApiKeyRole.SECRETARIAT}
     response = client.post(add_url, {**form, "department": kikaku(plan).pk})
     assert response.status_code == 200  # the form again, with the error
-    assert "editor or viewer" in response.content.decode()
+    assert "部局を指定できるのは編集者・閲覧者のキーだけです。" in response.content.decode()
     response = client.post(
         add_url, {**form, "role": "editor", "department": other_plan.departments.get().pk}
     )
     assert response.status_code == 200
-    assert "another plan" in response.content.decode()
+    assert "別の計画の部局です。" in response.content.decode()
     assert not ApiKey.objects.filter(name="admin-key").exists()
     response = client.post(add_url, {**form, "department": ""})
     assert response.status_code == 302

@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.utils import translation
 
 from initiatives.fiscal_years import (
     MAX_FISCAL_YEAR,
@@ -84,7 +85,9 @@ def test_parse_fiscal_year_rejects(text: str) -> None:
 def test_parse_fiscal_year_range_is_inclusive() -> None:
     assert parse_fiscal_year(str(MIN_FISCAL_YEAR)) == MIN_FISCAL_YEAR
     assert parse_fiscal_year(str(MAX_FISCAL_YEAR)) == MAX_FISCAL_YEAR
-    with pytest.raises(ValueError, match="outside"):
+    with translation.override("en"), pytest.raises(ValueError, match="outside"):
+        parse_fiscal_year(str(MAX_FISCAL_YEAR + 1))
+    with translation.override("ja"), pytest.raises(ValueError, match="範囲（1989〜2100年度）の外"):
         parse_fiscal_year(str(MAX_FISCAL_YEAR + 1))
 
 
@@ -147,7 +150,7 @@ def test_fiscal_year_bounds() -> None:
 
 @pytest.mark.parametrize("text", ["R0", "令和0年度", "H0", "H32", "H40"])
 def test_rejects_years_an_era_does_not_have(text: str) -> None:
-    with pytest.raises(ValueError, match="has no year"):
+    with translation.override("en"), pytest.raises(ValueError, match="has no year"):
         parse_fiscal_year(text)
 
 
@@ -155,5 +158,10 @@ def test_as_of_labels_follow_the_calendar_era() -> None:
     assert as_of_label(datetime.date(2019, 4, 30)) == "H31.4時点"
     assert as_of_label(datetime.date(2019, 5, 31)) == "R1.5時点"
     assert parse_as_of("H31.3時点") == datetime.date(2019, 3, 31)
-    with pytest.raises(ValueError, match="not a month of"):
+    with translation.override("en"), pytest.raises(ValueError, match="not a month of"):
+        parse_as_of("R1.3時点")
+    with (
+        translation.override("ja"),
+        pytest.raises(ValueError, match="令和の期間の月ではありません"),
+    ):
         parse_as_of("R1.3時点")

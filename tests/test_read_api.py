@@ -96,7 +96,7 @@ def test_page_size_out_of_range_or_not_a_number_is_refused(api, plan, page_size)
 
     assert response.status_code == 400
     assert response.json()["errors"] == [
-        {"code": "invalid", "detail": "Must be a whole number from 1 to 200.", "attr": "page_size"}
+        {"code": "invalid", "detail": "1〜200 の整数を指定してください。", "attr": "page_size"}
     ]
 
 

@@ -36,7 +36,7 @@ def test_a_closed_round_can_be_reopened_for_data_entry(r7, draft, secretariat, e
     assert secretariat.post(round_url(r7, "close")).json()["status"] == "closed"
     response = editor.patch(url(draft), {"rating": "B"}, format="json", **if_match(draft))
     assert response.status_code == 409
-    assert "current state: closed" in detail(response)
+    assert "現在の状態: 締切" in detail(response)
 
     response = secretariat.post(round_url(r7, "reopen"), {}, format="json")
     assert response.status_code == 200
@@ -122,7 +122,7 @@ def test_transitions_the_round_state_does_not_allow_are_409(r7, secretariat, sta
     Round.objects.filter(pk=r7.pk).update(status=start)
     response = secretariat.post(round_url(r7, action), {"reason": "x"}, format="json")
     assert response.status_code == 409
-    assert f"current state: {start}" in detail(response)
+    assert f"現在の状態: {start.label}" in detail(response)
     assert Round.objects.get(pk=r7.pk).status == start
 
 

@@ -51,7 +51,7 @@ def test_full_review_cycle(draft, editor, secretariat, editor_user):
     # A submitted evaluation is no longer editable.
     response = editor.patch(url(draft), {"progress_text": "late"}, format="json", **if_match(draft))
     assert response.status_code == 409
-    assert "current state" in detail(response)
+    assert "現在の状態" in detail(response)
 
     response = secretariat.post(
         url(draft, "return"), {"comment": ""}, format="json", **if_match(draft)
@@ -77,7 +77,7 @@ def test_full_review_cycle(draft, editor, secretariat, editor_user):
     # Returned: approve is refused, editing is allowed again.
     response = secretariat.post(url(draft, "approve"), **if_match(draft))
     assert response.status_code == 409
-    assert "current state" in detail(response)
+    assert "現在の状態" in detail(response)
     response = editor.patch(
         url(draft), {"rating_reason": "追記しました"}, format="json", **if_match(draft)
     )
@@ -103,7 +103,7 @@ def test_full_review_cycle(draft, editor, secretariat, editor_user):
         secretariat.post(url(draft, "return"), {"comment": "x"}, format="json", **if_match(draft)),
     ):
         assert attempt.status_code == 409
-        assert "current state" in detail(attempt)
+        assert "現在の状態" in detail(attempt)
     draft.refresh_from_db()
     assert draft.progress_text == "進捗あり"
 
@@ -140,7 +140,7 @@ def test_reopen_of_a_draft_is_a_conflict(draft, secretariat):
         url(draft, "reopen"), {"reason": "x"}, format="json", **if_match(draft)
     )
     assert response.status_code == 409
-    assert "current state" in detail(response)
+    assert "現在の状態" in detail(response)
 
 
 def test_submit_without_rating_is_refused(draft, editor):
@@ -212,7 +212,7 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
         secretariat.post(url(other, "submit"), **if_match(other)),
     ):
         assert response.status_code == 409
-        assert "current state" in detail(response)
+        assert "現在の状態" in detail(response)
     response = secretariat.post(reverse("round-close", args=[r7.pk]))
     assert response.status_code == 409
 
@@ -230,7 +230,7 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
     response = secretariat.post(publish)
     assert response.status_code == 409
     assert detail(response).startswith(
-        "Not every evaluation is approved; initiatives not approved: 89 "
+        "承認されていない評価があるため、公表できません（取組番号: 89）。（現在の状態: 締切）"
     )
     r7.refresh_from_db()
     assert r7.status == RoundStatus.CLOSED
@@ -272,7 +272,7 @@ def test_close_and_publish(draft, r7, editor, secretariat, api):
 def test_publishing_needs_a_closed_round(r7, secretariat):
     response = secretariat.post(reverse("round-publish", args=[r7.pk]))
     assert response.status_code == 409
-    assert "current state: open" in detail(response)
+    assert "現在の状態: 受付中" in detail(response)
     r7.refresh_from_db()
     assert r7.status == RoundStatus.OPEN
 
@@ -281,7 +281,7 @@ def test_publishing_a_closed_round_lists_every_initiative_not_approved(r7, secre
     assert secretariat.post(reverse("round-close", args=[r7.pk])).status_code == 200
     response = secretariat.post(reverse("round-publish", args=[r7.pk]))
     assert response.status_code == 409
-    numbers = detail(response).split("initiatives not approved: ")[1].split(" (")[0]
+    numbers = detail(response).split("取組番号: ")[1].split("）")[0]
     assert [int(n) for n in numbers.split(", ")] == list(range(1, 92))
 
 
@@ -310,7 +310,7 @@ def test_opening_an_existing_round_is_a_conflict(r7, plan, secretariat, fiscal_y
         reverse("round-list"), {"plan": plan.pk, "fiscal_year": fiscal_year}, format="json"
     )
     assert response.status_code == 409
-    assert "current state" in detail(response)
+    assert "現在の状態" in detail(response)
     assert Evaluation.objects.count() == before
 
 
@@ -380,7 +380,7 @@ def test_kpi_actual_lifecycle(draft, kpi89, editor, secretariat):
         secretariat.delete(detail_url, **if_match(actual)),
     ):
         assert response.status_code == 409
-        assert "current state" in detail(response)
+        assert "現在の状態" in detail(response)
     actual.refresh_from_db()
     assert actual.value == Decimal("150")
 
@@ -413,7 +413,7 @@ def test_kpi_actual_refused_once_submitted(draft, kpi89, editor):
     assert editor.post(url(draft, "submit"), **if_match(draft)).status_code == 200
     response = editor.post(reverse("kpi-actual-list"), actual_body(draft, kpi89), format="json")
     assert response.status_code == 409
-    assert "current state" in detail(response)
+    assert "現在の状態" in detail(response)
     assert not KPIActual.objects.filter(evaluation=draft).exists()
 
 

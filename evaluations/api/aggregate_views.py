@@ -1,6 +1,7 @@
 """Aggregate endpoints: rating counts, year-over-year transitions, trends."""
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -22,7 +23,7 @@ class PlanParamField(serializers.CharField):
     def to_internal_value(self, data) -> Plan:
         value = super().to_internal_value(data)
         if "\x00" in value:
-            raise serializers.ValidationError("Null characters are not allowed.")
+            raise serializers.ValidationError(_("Null characters are not allowed."))
         # A plan the caller may not see (another plan than an API key's) is not found.
         plans = plans_visible_to(actor_for(self.context["request"]))
         return get_object_or_404(plans, **id_or_code(value))
@@ -265,7 +266,7 @@ class RatingTransitionsView(AggregateView):
         to_year = query["to_year"]
         from_year = query.get("from_year", to_year - 1)
         if from_year >= to_year:
-            raise serializers.ValidationError({"from_year": ["Must be before to_year."]})
+            raise serializers.ValidationError({"from_year": [_("Must be before to_year.")]})
         actor, plan = actor_for(request), query["plan"]
         result = aggregate_cache.cached(
             actor=actor,

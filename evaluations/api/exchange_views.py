@@ -3,6 +3,7 @@
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -292,7 +293,7 @@ class PlanTableExportView(APIView):
     def get(self, request: Request, code: str, table: str) -> StreamingHttpResponse:
         plan = _plan_for(request, code)
         if table not in exporter.TABLES:
-            raise NotFound(f"No table '{table}'.")
+            raise NotFound(_("No table '%(table)s'.") % {"table": table})
         chunks = exporter.table_chunks(actor=actor_for(request), plan=plan, table=table)
         response = StreamingHttpResponse(chunks, content_type=CSV_MIME)
         response["Content-Disposition"] = content_disposition_header(

@@ -105,7 +105,10 @@ class KPIActualSerializer(serializers.ModelSerializer):
 def assess_actual(actual: KPIActual) -> rating_rules.KPIAssessment:
     """Assess an actual annotated by ``selectors.with_target``."""
     return rating_rules.assess_kpi(
-        actual=actual.value, target=actual.target_value, direction=actual.kpi.direction
+        actual=actual.value,
+        target=actual.target_value,
+        direction=actual.kpi.direction,
+        target_text=actual.target_text or "",
     )
 
 

@@ -170,9 +170,10 @@ def _suggestion(kpis: dict[int, KPI], actuals: dict[int, KPIActual]) -> KPIAsses
                 actual=actual.value,
                 target=target.value if target is not None else None,
                 direction=kpi.direction if kpi is not None else KPIDirection.HIGHER,
+                target_text=target.text if target is not None else "",
             )
         )
-    return suggest_rating(assessments)
+    return suggest_rating(assessments, kpi_count=len(kpis))
 
 
 def _records(actor: Actor, scope: TemplateScope) -> Iterator[tuple[dict[str, object], bool, bool]]:

@@ -3,6 +3,7 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -34,7 +35,7 @@ class FiscalYearParamField(serializers.CharField):
 
 
 class FiscalYearFormField(forms.CharField):
-    default_error_messages = {"invalid": "Not a fiscal year: use a year such as 2024 or R6."}
+    default_error_messages = {"invalid": _("Not a fiscal year: use a year such as 2024 or R6.")}
 
     def clean(self, value: str | None) -> int | None:
         value = super().clean(value)

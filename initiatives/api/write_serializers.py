@@ -1,5 +1,6 @@
 """Input of the structure write endpoints; ``initiatives.services`` holds the rules."""
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from dxapi.serializer_fields import StrictModelSerializer
@@ -20,7 +21,7 @@ class PlanWriteSerializer(StrictModelSerializer):
         start = attrs.get("start_year", getattr(self.instance, "start_year", None))
         end = attrs.get("end_year", getattr(self.instance, "end_year", None))
         if start is not None and end is not None and start > end:
-            raise serializers.ValidationError({"end_year": "Must not be before start_year."})
+            raise serializers.ValidationError({"end_year": _("Must not be before start_year.")})
         return attrs
 
 
@@ -78,5 +79,7 @@ class KPITargetWriteSerializer(StrictModelSerializer):
         value = attrs.get("value", getattr(self.instance, "value", None))
         text = attrs.get("text", getattr(self.instance, "text", ""))
         if value is None and not text:
-            raise serializers.ValidationError({"value": "Give a numeric value or a text target."})
+            raise serializers.ValidationError(
+                {"value": _("Give a numeric value or a text target.")}
+            )
         return attrs

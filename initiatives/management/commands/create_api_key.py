@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from initiatives.models import API_KEY_DEPARTMENT_ROLES, ApiKey, ApiKeyRole, Department, Plan
 
@@ -26,9 +27,11 @@ def parse_expiry(value: str) -> date:
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as error:
-        raise CommandError(f"--expires '{value}' is not a date as YYYY-MM-DD.") from error
+        raise CommandError(
+            _("--expires '%(value)s' is not a date as YYYY-MM-DD.") % {"value": value}
+        ) from error
     if day < timezone.localdate():
-        raise CommandError(f"--expires {value} is in the past.")
+        raise CommandError(_("--expires %(value)s is in the past.") % {"value": value})
     return day
 
 
@@ -75,13 +78,15 @@ class Command(BaseCommand):
     def handle(self, *args, plan: str, role: str, **options) -> None:
         plan_obj = Plan.objects.filter(code=plan).first()
         if plan_obj is None:
-            raise CommandError(f"No plan '{plan}'.")
+            raise CommandError(_("No plan '%(plan)s'.") % {"plan": plan})
         department = self._department(plan_obj, role, options["department"])
         name = options["name"]
         if name is None:
             name = default_name(role, department.code if department else plan_obj.code)
         elif not name.strip() or len(name) > NAME_MAX_LENGTH:
-            raise CommandError(f"--name must be 1 to {NAME_MAX_LENGTH} characters.")
+            raise CommandError(
+                _("--name must be 1 to %(max)s characters.") % {"max": NAME_MAX_LENGTH}
+            )
         expires = options["expires"]
         last_day = parse_expiry(expires) if expires is not None else None
         expiry_date = (
@@ -102,19 +107,34 @@ class Command(BaseCommand):
             raise CommandError("; ".join(error.messages)) from error
         key, raw_key = ApiKey.objects.create_key(**fields)
 
-        label = ApiKeyRole(role).label
         if department is not None:
-            scope = f" of {department.name} ({department.code})"
+            scope = _(" of %(department)s (%(code)s)") % {
+                "department": department.name,
+                "code": department.code,
+            }
         elif role in API_KEY_DEPARTMENT_ROLES:
-            scope = " of every department"
+            scope = _(" of every department")
         else:
             scope = ""
-        until = f"works until the end of {last_day.isoformat()}" if last_day else "no expiry"
-        self.stderr.write(
-            f"Created API key '{key.name}' (prefix {key.prefix}) of plan {plan_obj.code}: "
-            f"{role} ({label}){scope}; {until}. It is printed once, on stdout, and stored hashed.",
-            style_func=self.style.SUCCESS,
+        until = (
+            _("works until the end of %(day)s") % {"day": last_day.isoformat()}
+            if last_day
+            else _("no expiry")
         )
+        created = _(
+            "Created API key '%(name)s' (prefix %(prefix)s) of plan %(plan)s: %(role)s "
+            "(%(label)s)%(scope)s; %(until)s. It is printed once, on stdout, and stored hashed."
+        )
+        values = {
+            "name": key.name,
+            "prefix": key.prefix,
+            "plan": plan_obj.code,
+            "role": role,
+            "label": ApiKeyRole(role).label,
+            "scope": scope,
+            "until": until,
+        }
+        self.stderr.write(created % values, style_func=self.style.SUCCESS)
         self.stdout.write(raw_key)
 
     def _department(self, plan: Plan, role: str, code: str | None) -> Department | None:
@@ -122,8 +142,11 @@ class Command(BaseCommand):
             return None
         if role not in API_KEY_DEPARTMENT_ROLES:
             raise CommandError(
-                f"--department is only for editor and viewer keys; a {role} key acts for the "
-                "whole plan."
+                _(
+                    "--department is only for editor and viewer keys; a %(role)s key acts for "
+                    "the whole plan."
+                )
+                % {"role": role}
             )
         department = plan.departments.filter(code=code).first()
         if department is not None:
@@ -131,7 +154,9 @@ class Command(BaseCommand):
         elsewhere = Department.objects.filter(code=code).select_related("plan").first()
         if elsewhere is not None:
             raise CommandError(
-                f"Department '{code}' is not of plan '{plan.code}' (it is of plan "
-                f"'{elsewhere.plan.code}')."
+                _("Department '%(code)s' is not of plan '%(plan)s' (it is of plan '%(other)s').")
+                % {"code": code, "plan": plan.code, "other": elsewhere.plan.code}
             )
-        raise CommandError(f"No department '{code}' in plan '{plan.code}'.")
+        raise CommandError(
+            _("No department '%(code)s' in plan '%(plan)s'.") % {"code": code, "plan": plan.code}
+        )
