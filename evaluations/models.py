@@ -45,7 +45,9 @@ class EvaluationStatus(models.TextChoices):
 class Round(models.Model):
     """The yearly evaluation round of a plan (進行管理の年度)."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="rounds")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="rounds", verbose_name=_("計画")
+    )
     fiscal_year = models.PositiveSmallIntegerField(_("年度"))
     status = models.CharField(
         _("状態"), max_length=10, choices=RoundStatus.choices, default=RoundStatus.OPEN
@@ -84,7 +86,9 @@ REVIEWER_FIELDS_WITHHELD = {"submitted_by": None, "approved_by": None, "review_c
 class Evaluation(models.Model):
     """An initiative's evaluation in one round: rating, plan, progress and next actions."""
 
-    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="evaluations")
+    round = models.ForeignKey(
+        Round, on_delete=models.PROTECT, related_name="evaluations", verbose_name=_("年度ラウンド")
+    )
     initiative = models.ForeignKey(
         Initiative, on_delete=models.PROTECT, related_name="evaluations", verbose_name=_("取組")
     )

@@ -55,7 +55,9 @@ class Plan(models.Model):
 class Department(models.Model):
     """A department (部局) of the plan's organisation, responsible for initiatives."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="departments")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="departments", verbose_name=_("計画")
+    )
     code = models.SlugField(_("コード"), max_length=50)
     name = models.CharField(_("部局名"), max_length=100)
     order = models.PositiveSmallIntegerField(_("表示順"), default=0)
@@ -78,7 +80,9 @@ class Department(models.Model):
 class Pillar(models.Model):
     """A pillar (分類) of the plan, e.g. 行政 〜デジタル・ガバメント〜."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="pillars")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="pillars", verbose_name=_("計画")
+    )
     order = models.PositiveSmallIntegerField(_("表示順"))
     name = models.CharField(_("分類"), max_length=50)
     theme = models.CharField(_("テーマ"), max_length=100, blank=True)
@@ -101,7 +105,9 @@ class Pillar(models.Model):
 class PolicyArea(models.Model):
     """A policy area (施策), numbered (1), (2), … inside its pillar."""
 
-    pillar = models.ForeignKey(Pillar, on_delete=models.PROTECT, related_name="policy_areas")
+    pillar = models.ForeignKey(
+        Pillar, on_delete=models.PROTECT, related_name="policy_areas", verbose_name=_("分類")
+    )
     number = models.PositiveSmallIntegerField(_("番号"))
     name = models.CharField(_("施策"), max_length=200)
 
@@ -124,7 +130,9 @@ class PolicyArea(models.Model):
 class Initiative(models.Model):
     """An initiative (取組), numbered across the whole plan."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="initiatives")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="initiatives", verbose_name=_("計画")
+    )
     policy_area = models.ForeignKey(
         PolicyArea, on_delete=models.PROTECT, related_name="initiatives", verbose_name=_("施策")
     )
@@ -302,7 +310,9 @@ class SecretariatMembership(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="secretariat_memberships"
     )
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="secretariat")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.CASCADE, related_name="secretariat", verbose_name=_("計画")
+    )
 
     history = tracked()
 
@@ -336,7 +346,9 @@ class ApiKey(AbstractAPIKey):
     secretariat, a department's editor or viewer (bound to one department, or unbound: every
     department of the plan), or a reader of what the public reads."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="api_keys")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("計画")
+    )
     department = models.ForeignKey(
         Department,
         on_delete=models.CASCADE,
