@@ -172,7 +172,13 @@ class KPIActualForm(VersionedForm):
         )
         if kpi is not None and evaluation is not None and cleaned.get("value") is not None:
             try:
-                kpi_actual_validate(kpi, evaluation, cleaned["value"], cleaned.get("as_of"))
+                kpi_actual_validate(
+                    kpi,
+                    evaluation,
+                    cleaned.get("value"),
+                    cleaned.get("as_of"),
+                    cleaned.get("note", ""),
+                )
             except ValidationError as error:
                 for field, field_errors in error.message_dict.items():
                     for message in field_errors:

@@ -177,7 +177,14 @@ class KPIActual(models.Model):
     kpi = models.ForeignKey(
         KPI, on_delete=models.PROTECT, related_name="actuals", verbose_name=_("指標")
     )
-    value = models.DecimalField(_("実績値"), max_digits=20, decimal_places=4)
+    value = models.DecimalField(
+        _("実績値"),
+        max_digits=20,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("まだ値がないとき（集計中など）は空欄にし、注記に理由を書きます"),
+    )
     as_of = models.DateField(_("時点"), null=True, blank=True)
     note = models.CharField(_("注記"), max_length=500, blank=True)
     version = models.PositiveIntegerField(_("版"), default=1)
@@ -191,7 +198,12 @@ class KPIActual(models.Model):
         ordering = ["evaluation", "kpi__order"]
         constraints = [
             models.UniqueConstraint(fields=["evaluation", "kpi"], name="kpi_actual_unique"),
+            # An actual without a value says why (e.g. 集計中).
+            models.CheckConstraint(
+                condition=Q(value__isnull=False) | ~Q(note=""), name="kpi_actual_value_or_note"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.kpi.name}: {plain_decimal(self.value)}"
+        shown = self.note if self.value is None else plain_decimal(self.value)
+        return f"{self.kpi.name}: {shown}"

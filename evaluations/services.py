@@ -238,11 +238,20 @@ def evaluation_reopen(
     )
 
 
-def kpi_actual_validate(kpi: KPI, evaluation: Evaluation, value: Decimal, as_of: date | None):
+def kpi_actual_validate(
+    kpi: KPI, evaluation: Evaluation, value: Decimal | None, as_of: date | None, note: str = ""
+):
+    """The one check of a KPI actual at every door. An actual may have no value yet (being
+    tallied) when its note says so."""
     errors = {}
     if kpi.initiative_id != evaluation.initiative_id:
         errors["kpi"] = _("The KPI does not belong to the evaluation's initiative.")
-    if not value.is_finite():
+    if value is None:
+        if not note.strip():
+            errors["value"] = _(
+                "Give the value, or leave it empty and say why in the note (e.g. 集計中)."
+            )
+    elif not value.is_finite():
         errors["value"] = _("Must be a finite number.")
     elif value < 0 and kpi.unit in NON_NEGATIVE_UNITS:
         errors["value"] = _("Cannot be negative for a KPI counted in %(unit)s.") % {
@@ -265,7 +274,7 @@ def kpi_actual_save(
     actor: Actor,
     evaluation: Evaluation,
     kpi: KPI,
-    value: Decimal,
+    value: Decimal | None,
     as_of: date | None = None,
     note: str = "",
     actual: KPIActual | None = None,
@@ -275,7 +284,7 @@ def kpi_actual_save(
     evaluation that the actor may edit."""
     evaluation = _locked(evaluation)
     policy.require(actor, Action.EDIT, evaluation)
-    kpi_actual_validate(kpi, evaluation, value, as_of)
+    kpi_actual_validate(kpi, evaluation, value, as_of, note)
     if actual is None:
         if KPIActual.objects.filter(evaluation=evaluation, kpi=kpi).exists():
             raise ValidationError({"kpi": _("This KPI already has an actual in this evaluation.")})

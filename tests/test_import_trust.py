@@ -215,3 +215,36 @@ def test_an_exported_formula_like_text_comes_back_as_it_was(r7, editor):
     response = upload(editor, [row(initiative_number=89, progress_text="'=1+1 は式ではない")])
     assert response.status_code == 200
     assert evaluation(89).progress_text == "=1+1 は式ではない"
+
+
+# --- an actual without a value yet ---------------------------------------------------------
+
+
+def test_a_note_without_a_value_is_kept(r7, editor):
+    response = upload(editor, [row(initiative_number=89, kpi_order=1, note="集計中")])
+    assert response.status_code == 200, response.json()
+    actual = KPIActual.objects.get(evaluation=evaluation(89))
+    assert (actual.value, actual.note) == (None, "集計中")
+    # Later the value comes; the note may stay or be cleared with the marker.
+    sheet = [row(initiative_number=89, kpi_order=1, value="1032", note=CLEAR_MARKER, version=1)]
+    assert upload(editor, sheet).status_code == 200
+    actual.refresh_from_db()
+    assert (actual.value, actual.note, actual.version) == (Decimal("1032"), "", 2)
+
+
+def test_a_date_without_a_value_or_a_note_is_refused(r7, editor):
+    response = upload(editor, [row(initiative_number=89, kpi_order=1, as_of="R8.3時点")])
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["column"] == "実績値"
+
+
+def test_the_api_takes_an_actual_without_a_value_only_with_a_note(r7, editor):
+    body = {"evaluation": evaluation(89).pk, "kpi": kpi_of(89).pk, "value": None}
+    response = editor.post(reverse("kpi-actual-list"), body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "value"
+    response = editor.post(reverse("kpi-actual-list"), {**body, "note": "集計中"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["value"] is None
+    detail = editor.get(reverse("evaluation-detail", args=[evaluation(89).pk])).json()
+    assert detail["suggestion"]["rating"] is None

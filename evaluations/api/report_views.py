@@ -51,7 +51,7 @@ class ReportKPISerializer(serializers.Serializer):
     is_cumulative = serializers.BooleanField()
     target_value = PlainDecimalField(allow_null=True)
     target_text = serializers.CharField()
-    actual_value = PlainDecimalField()
+    actual_value = PlainDecimalField(allow_null=True)
     as_of = serializers.DateField(allow_null=True)
     as_of_label = serializers.CharField(allow_null=True)
 

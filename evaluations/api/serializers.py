@@ -69,7 +69,7 @@ class KPIActualSerializer(serializers.ModelSerializer):
     )
     kpi = KPISummarySerializer(read_only=True)
     unit = serializers.CharField(source="kpi.unit", read_only=True)
-    value = PlainDecimalField()
+    value = PlainDecimalField(allow_null=True)
     as_of_label = serializers.SerializerMethodField()
     target_value = PlainDecimalField(read_only=True, allow_null=True)
     target_text = serializers.CharField(read_only=True, allow_null=True)

@@ -36,15 +36,24 @@ class RoundReopenSerializer(serializers.Serializer):
     )
 
 
+def actual_value_field() -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        allow_null=True,
+        help_text="The actual value; null while there is none yet, with a note saying why.",
+    )
+
+
 class KPIActualWriteSerializer(serializers.Serializer):
     evaluation = serializers.IntegerField(min_value=1)
     kpi = serializers.IntegerField(min_value=1)
-    value = serializers.DecimalField(max_digits=20, decimal_places=4)
+    value = actual_value_field()
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
     note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
 
 
 class KPIActualUpdateSerializer(serializers.Serializer):
-    value = serializers.DecimalField(max_digits=20, decimal_places=4)
+    value = actual_value_field()
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
     note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")

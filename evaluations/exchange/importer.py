@@ -511,22 +511,19 @@ class _Validator:
         value_text = self.cell(cells, "value") or ""
         as_of_text = self.cell(cells, "as_of") or ""
         note = self.cell(cells, "note") or ""
-        if not value_text:
-            if as_of_text or note:
-                self.error(
-                    "required",
-                    _("Give the actual value (実績値), or leave 時点 and 注記 blank too."),
-                    "value",
-                    number,
-                )
+        if not (value_text or as_of_text or note):
             return None  # nothing to import for this KPI
         values: dict[str, Any] = {}
-        try:
-            values["value"], notice = parse_number(value_text, unit=kpi.unit)
-            if notice:
-                notices.append(notice)
-        except CellError as error:
-            self.error("invalid", str(error), "value", number)
+        if is_clear(value_text):
+            values["value"] = None  # no value (yet): the note says why
+        elif value_text:
+            try:
+                values["value"], notice = parse_number(value_text, unit=kpi.unit)
+                if notice:
+                    notices.append(notice)
+            except CellError as error:
+                self.error("invalid", str(error), "value", number)
+                return None
         if as_of_text:
             try:
                 values["as_of"] = None if is_clear(as_of_text) else parse_date(as_of_text)
@@ -541,17 +538,21 @@ class _Validator:
                     "note",
                     number,
                 )
-        if "value" not in values:
-            return None
+        # The actual as the row would leave it: what the row leaves out stays as stored.
+        stored = self.actuals.get((evaluation.pk, kpi.pk))
+        after = {
+            key: values.get(key, getattr(stored, key) if stored else default)
+            for key, default in (("value", None), ("as_of", None), ("note", ""))
+        }
         try:
-            services.kpi_actual_validate(kpi, evaluation, values["value"], values.get("as_of"))
+            services.kpi_actual_validate(kpi, evaluation, **after)
         except ValidationError as error:
             for name, messages in error.message_dict.items():
                 key = {"kpi": "kpi_order"}.get(name, name)
                 for message in messages:
                     self.error("invalid", message, key, number)
             return None
-        if not _fits_field(values["value"]):
+        if values.get("value") is not None and not _fits_field(values["value"]):
             self.error(
                 "invalid",
                 _("At most %(digits)s digits before and %(places)s after the decimal point.")
