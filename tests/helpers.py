@@ -1,6 +1,7 @@
 """Plain helpers shared by the test modules: clients for users and API keys, department
 members, the R7 round, evaluation URLs, ``If-Match`` headers and the model lists."""
 
+import io
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from evaluations.exchange.columns import COLUMNS
 from evaluations.models import Evaluation, KPIActual, Round, RoundStatus
 from initiatives.models import (
     KPI,
@@ -115,3 +117,19 @@ def if_match(record) -> dict[str, str]:
 def detail(response) -> str:
     """The details of an error response's errors, joined."""
     return " ".join(error["detail"] for error in response.json()["errors"])
+
+
+def sheet_row(**values: object) -> list[str]:
+    """A progress-sheet row: the given cells by column key, the others blank."""
+    return ["" if values.get(c.key) is None else str(values[c.key]) for c in COLUMNS]
+
+
+def progress_csv(
+    rows: list[list[str]], *, encoding: str = "utf-8-sig", name: str = "進捗.csv"
+) -> io.BytesIO:
+    """A progress sheet as a CSV upload (UTF-8 with BOM unless told otherwise)."""
+    lines = [[column.header for column in COLUMNS], *rows]
+    text = "\r\n".join(",".join(f'"{cell}"' for cell in line) for line in lines) + "\r\n"
+    handle = io.BytesIO(text.encode(encoding))
+    handle.name = name
+    return handle

@@ -21,7 +21,7 @@ from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round, R
 from initiatives.access import actor_for_api_key
 from initiatives.models import ApiKey, ApiKeyRole, Department, Initiative, Plan
 from tests.conftest import PLAN_CODE, initiative
-from tests.helpers import R7, if_match, key_client, open_r7, url
+from tests.helpers import R7, if_match, key_client, open_r7, progress_csv, sheet_row, url
 
 TEMPLATE_URL = "/api/v1/templates/progress/"
 IMPORT_URL = "/api/v1/imports/progress/"
@@ -55,13 +55,7 @@ def r7_evaluation(number: int) -> Evaluation:
 
 
 def csv_sheet(rows: list[dict[str, object]]) -> io.BytesIO:
-    """A progress sheet (CSV, UTF-8 with BOM) with the given cells by column key."""
-    lines = [[column.header for column in COLUMNS]]
-    lines += [["" if row.get(c.key) is None else str(row[c.key]) for c in COLUMNS] for row in rows]
-    text = "\r\n".join(",".join(f'"{cell}"' for cell in line) for line in lines) + "\r\n"
-    handle = io.BytesIO(text.encode("utf-8-sig"))
-    handle.name = "進捗.csv"
-    return handle
+    return progress_csv([sheet_row(**row) for row in rows])
 
 
 def upload(client: APIClient, handle: io.BytesIO):

@@ -9,11 +9,10 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from evaluations.exchange.columns import COLUMNS
 from evaluations.models import Evaluation
 from initiatives.models import ApiKey, ApiKeyRole, Plan
 from tests.conftest import PLAN_CODE
-from tests.helpers import client_for, key_client
+from tests.helpers import client_for, key_client, progress_csv, sheet_row
 
 ROLES = [
     "anonymous",
@@ -112,13 +111,7 @@ def test_progress_template(callers, r7_draft, role):
 
 
 def sheet(progress_text: str) -> io.BytesIO:
-    header = [column.header for column in COLUMNS]
-    values = {"initiative_number": "89", "rating": "C", "progress_text": progress_text}
-    cells = [values.get(column.key, "") for column in COLUMNS]
-    lines = [",".join(f'"{cell}"' for cell in line) for line in (header, cells)]
-    handle = io.BytesIO(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
-    handle.name = "progress.csv"
-    return handle
+    return progress_csv([sheet_row(initiative_number=89, rating="C", progress_text=progress_text)])
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -15,9 +15,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from evaluations.exchange.columns import COLUMNS
 from tests.conftest import PLAN_CODE
-from tests.helpers import if_match, url
+from tests.helpers import if_match, progress_csv, sheet_row, url
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 LOCALE = Path(settings.BASE_DIR) / "locale" / "ja" / "LC_MESSAGES"
@@ -50,12 +49,7 @@ class Refusal:
 
 
 def csv_upload(rows: list[dict[str, object]]) -> io.BytesIO:
-    lines = [[column.header for column in COLUMNS]]
-    lines += [["" if row.get(c.key) is None else str(row[c.key]) for c in COLUMNS] for row in rows]
-    text = "\r\n".join(",".join(f'"{cell}"' for cell in line) for line in lines) + "\r\n"
-    handle = io.BytesIO(text.encode("utf-8-sig"))
-    handle.name = "進捗.csv"
-    return handle
+    return progress_csv([sheet_row(**row) for row in rows])
 
 
 @pytest.fixture

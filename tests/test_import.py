@@ -14,6 +14,8 @@ from evaluations.exchange.importer import OUTCOMES
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual
 from tests.conftest import PLAN_CODE
 from tests.helpers import R7
+from tests.helpers import progress_csv as csv_file
+from tests.helpers import sheet_row as row
 
 TEMPLATE_URL = "/api/v1/templates/progress/"
 IMPORT_URL = "/api/v1/imports/progress/"
@@ -24,17 +26,6 @@ def evaluation(number: int) -> Evaluation:
     return Evaluation.objects.get(
         round__plan__code=PLAN_CODE, round__fiscal_year=R7, initiative__number=number
     )
-
-
-def row(**values: object) -> list[str]:
-    return ["" if values.get(c.key) is None else str(values[c.key]) for c in COLUMNS]
-
-
-def csv_file(rows: list[list[str]], *, encoding: str = "utf-8-sig", name: str = "進捗.csv"):
-    lines = [",".join(f'"{cell}"' for cell in line) for line in [HEADER, *rows]]
-    handle = io.BytesIO(("\r\n".join(lines) + "\r\n").encode(encoding))
-    handle.name = name
-    return handle
 
 
 def upload(client: APIClient, handle, **extra):

@@ -2,7 +2,6 @@
 what is stored, Excel's and Japanese input's ways of writing numbers and dates, bounded
 inputs and error lists, and a dry run that shows each change."""
 
-import io
 import time
 from datetime import date
 from decimal import Decimal
@@ -16,7 +15,8 @@ from evaluations.exchange.importer import MAX_ERRORS
 from evaluations.models import Evaluation, KPIActual
 from initiatives.models import KPI
 from tests.conftest import PLAN_CODE
-from tests.helpers import R7, if_match, url
+from tests.helpers import R7, if_match, progress_csv, url
+from tests.helpers import sheet_row as row
 
 HEADER = [column.header for column in COLUMNS]
 
@@ -27,19 +27,8 @@ def evaluation(number: int) -> Evaluation:
     )
 
 
-def row(**values: object) -> list[str]:
-    return ["" if values.get(c.key) is None else str(values[c.key]) for c in COLUMNS]
-
-
-def csv_file(rows: list[list[str]]) -> io.BytesIO:
-    lines = [",".join(f'"{cell}"' for cell in line) for line in [HEADER, *rows]]
-    handle = io.BytesIO(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
-    handle.name = "進捗.csv"
-    return handle
-
-
 def upload(client, rows: list[list[str]], **extra):
-    data = {"file": csv_file(rows), "plan": PLAN_CODE, "fiscal_year": "R7", **extra}
+    data = {"file": progress_csv(rows), "plan": PLAN_CODE, "fiscal_year": "R7", **extra}
     return client.post(reverse("progress-import"), data, format="multipart")
 
 

@@ -12,11 +12,10 @@ from django.core.management import call_command
 from django.db import models
 from django.urls import reverse
 
-from evaluations.exchange.columns import COLUMNS
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round
 from initiatives.models import KPI, ApiKey, Department, Initiative, InitiativeDepartment, Plan
 from tests.conftest import PLAN_CODE
-from tests.helpers import if_match, key_client, url
+from tests.helpers import if_match, key_client, progress_csv, sheet_row, url
 
 pytestmark = pytest.mark.django_db
 
@@ -148,12 +147,7 @@ def _nested_departments(w) -> Written:
 
 
 def _sheet() -> io.BytesIO:
-    header = [column.header for column in COLUMNS]
-    values = {"initiative_number": "89", "progress_text": "シートの進捗"}
-    lines = [header, [values.get(column.key, "") for column in COLUMNS]]
-    handle = io.BytesIO(("\r\n".join(",".join(line) for line in lines) + "\r\n").encode())
-    handle.name = "progress.csv"
-    return handle
+    return progress_csv([sheet_row(initiative_number=89, progress_text="シートの進捗")])
 
 
 def _import_api(w) -> Written:
