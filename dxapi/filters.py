@@ -10,10 +10,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
+# The largest id (and whole number) both databases hold: larger values are refused or match
+# nothing, never sent to the database (SQLite raises OverflowError on them).
+MAX_ID = 2**63 - 1
+
 
 def is_id(value: str) -> bool:
-    """An id in a parameter that also takes a code: ASCII digits only (``"³"`` is a code)."""
-    return value.isascii() and value.isdigit()
+    """An id in a parameter that also takes a code: ASCII digits only (``"³"`` is a code),
+    within what the databases hold (a longer run of digits names no record)."""
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 def id_or_code(value: str, path: str = "") -> dict[str, int | str]:
@@ -70,9 +75,15 @@ class StrictBooleanFilter(filters.BooleanFilter):
 
 
 class IntegerFilter(filters.NumberFilter):
-    """A whole number (an id, an initiative number): ``0.5`` is refused, not truncated."""
+    """A whole number (an id, an initiative number): ``0.5`` is refused, not truncated, and
+    so is one beyond what the databases hold."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", -MAX_ID - 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class StrictFilterSet(filters.FilterSet):

@@ -9,6 +9,8 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from dxapi.filters import MAX_ID
+
 MAX_PAGE_SIZE = 200
 PAGINATION_PARAM = "pagination"
 CURSOR_PARAM = "cursor"
@@ -81,13 +83,22 @@ class IdCursorPagination(CursorPagination):
         return (self.ordering,)
 
     def decode_cursor(self, request: Request):
+        """The cursor, whose position is an id: anything else (a cursor made by hand) is a
+        400, never a query with a value the database cannot compare."""
+        invalid = ValidationError(
+            {CURSOR_PARAM: [_("Not a cursor: use the next or previous link of a page.")]},
+            code="invalid",
+        )
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise ValidationError(
-                {CURSOR_PARAM: [_("Not a cursor: use the next or previous link of a page.")]},
-                code="invalid",
-            ) from None
+            raise invalid from None
+        position = None if cursor is None else cursor.position
+        if position is not None and not (
+            position.isascii() and position.isdigit() and int(position) <= MAX_ID
+        ):
+            raise invalid
+        return cursor
 
 
 class CursorablePagination(StandardPagination):

@@ -86,13 +86,20 @@ def test_page_numbers_with_a_count_stay_the_default(api) -> None:
     [
         ({"pagination": "offset"}, "pagination"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        # Cursors made by hand: base64 of "p=abc", of a position beyond 64 bits, of "p=-1".
+        ({"cursor": "cD1hYmM="}, "cursor"),
+        ({"cursor": "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5"}, "cursor"),
+        ({"cursor": "cD0tMQ=="}, "cursor"),
         ({"pagination": "cursor", "page": 2}, "page"),
         ({"pagination": "cursor", "ordering": "rating"}, "ordering"),
         ({"pagination": "cursor", "page_size": 500}, "page_size"),
     ],
 )
-def test_bad_cursor_requests_are_a_400_naming_the_parameter(api, params: dict, attr: str) -> None:
-    response = api.get("/api/v1/evaluations/", params)
+@pytest.mark.parametrize("endpoint", ["/api/v1/evaluations/", "/api/v1/kpi-actuals/"])
+def test_bad_cursor_requests_are_a_400_naming_the_parameter(
+    api, endpoint: str, params: dict, attr: str
+) -> None:
+    response = api.get(endpoint, params)
 
     assert response.status_code == 400
     assert [error["attr"] for error in response.json()["errors"]] == [attr]

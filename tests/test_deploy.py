@@ -60,3 +60,20 @@ def test_oversized_bodies_are_refused(admin_client, plan) -> None:
     refused = post(4096)
     assert refused.status_code == 413  # refused before it is read
     assert refused.json()["errors"][0]["code"] == "request_too_large"
+
+
+def test_health_endpoints_answer_plain_http_probes_behind_the_tls_redirect(db) -> None:
+    """A load balancer probes over plain HTTP; everything else is redirected to HTTPS."""
+    from django.test import Client, override_settings
+
+    with override_settings(SECURE_SSL_REDIRECT=True):
+        client = Client()
+        assert client.get("/health/live").status_code == 200
+        assert client.get("/health/ready").status_code == 200
+        assert client.get("/api/v1/plans/").status_code == 301
+
+
+def test_the_browsable_api_is_off_without_debug(client, plan) -> None:
+    response = client.get("/api/v1/plans/", HTTP_ACCEPT="text/html,*/*;q=0.8")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
