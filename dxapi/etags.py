@@ -66,7 +66,29 @@ ETAG = OpenApiParameter(
     response=True,
     description="Strong ETag of the record's version; send it back as If-Match to change it.",
 )
-PRECONDITION_RESPONSES = {
-    412: OpenApiResponse(description="If-Match names an older version: fetch and retry."),
-    428: OpenApiResponse(description="If-Match is missing."),
-}
+
+
+def _precondition_responses() -> dict[int, OpenApiResponse]:
+    # The error envelope lives in dxapi.exceptions, which imports this module.
+    from dxapi.exceptions import ClientErrorResponseSerializer
+
+    return {
+        412: OpenApiResponse(
+            ClientErrorResponseSerializer,
+            description=(
+                "If-Match names an older version (`precondition_failed`): fetch and retry."
+            ),
+        ),
+        428: OpenApiResponse(
+            ClientErrorResponseSerializer,
+            description="If-Match is missing (`precondition_required`).",
+        ),
+    }
+
+
+def __getattr__(name: str):
+    """``PRECONDITION_RESPONSES``: the 412 and 428 of writes that take If-Match, with the
+    error envelope as their body (built on first use, after ``dxapi.exceptions``)."""
+    if name == "PRECONDITION_RESPONSES":
+        return _precondition_responses()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

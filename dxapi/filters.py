@@ -104,8 +104,14 @@ class SearchFilter(DRFSearchFilter):
 
     def filter_queryset(self, request, queryset, view):
         if not self.get_search_fields(view, request):
-            return queryset  # a list without search ignores the parameter, as it does others
+            return queryset  # a list without search refuses the parameter (dxapi.strict)
         return super().filter_queryset(request, queryset, view)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        # Only where the list searches: elsewhere ``search`` is an unknown parameter.
+        if not getattr(view, "search_fields", None):
+            return []
+        return super().get_schema_operation_parameters(view)
 
     def get_search_terms(self, request) -> list[str]:
         try:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from dxapi.numbers import plain_decimal
 from dxapi.pagination import StandardPagination
+from dxapi.strict import StrictQueryMixin
 
 CHANGE_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 HIDDEN_FIELDS = {"updated_at", "created_at"}
@@ -21,10 +22,24 @@ HIDDEN_FIELDS = {"updated_at", "created_at"}
 WHO_ENTRY_KEYS = ("user", "api_key", "request_id", "reason")
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+        "nullable": True,
+        "description": (
+            "The field's value: text, a number (ids of related records too), a boolean, or "
+            "null; decimals, dates and times as strings."
+        ),
+    }
+)
+class FieldValueField(serializers.JSONField):
+    pass
+
+
 class FieldChangeSerializer(serializers.Serializer):
     field = serializers.CharField()
-    old = serializers.JSONField(allow_null=True)
-    new = serializers.JSONField(allow_null=True)
+    old = FieldValueField(allow_null=True)
+    new = FieldValueField(allow_null=True)
 
 
 class HistoryRecordSerializer(serializers.Serializer):
@@ -96,7 +111,7 @@ def history_of(
     return entries
 
 
-class HistoryMixin:
+class HistoryMixin(StrictQueryMixin):
     """Adds ``history`` to a viewset: visible to whoever may see the object (404 otherwise);
     who made each change only to those ``may_see_who_changed`` admits."""
 
@@ -118,7 +133,12 @@ class HistoryMixin:
         responses=HistoryPageSerializer,
         filters=False,
     )
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        extra_query_parameters=("page", "page_size"),
+    )
     def history(self, request: Request, pk=None) -> Response:
         instance = self.get_object()
         entries = history_of(

@@ -1,6 +1,5 @@
 """Helpers that give every operation a summary and a description in the OpenAPI schema."""
 
-import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -155,30 +154,237 @@ class AutoSchema(StandardErrorsAutoSchema):
         return codes
 
 
-def describe_nested_error_names(result: dict[str, Any], **kwargs) -> dict[str, Any]:
-    """Postprocessing hook: the ``attr`` of errors inside nested fields, as the API gives it.
+METHODS = ("get", "put", "patch", "post", "delete", "head", "options", "trace")
+REF = "#/components/schemas/"
+# Names of the enum members a generated client cannot derive from the value itself.
+ENUM_VARNAMES = {"": "BLANK", "-": "NOT_RATED"}
 
-    drf-standardized-errors names them ``departments.INDEX.department`` and
-    ``departments.non_field_errors``; the API answers ``departments.0.department``, and names
-    a list or an item that is not what it should be (``null``) by itself: ``departments``,
-    ``departments.0``. Such ``attr`` values become a pattern, and the error unions that hold
-    one are matched by their members instead of by a discriminator."""
+
+def _operations(result: dict[str, Any]):
+    for item in result.get("paths", {}).values():
+        for method in METHODS:
+            if method in item:
+                yield item[method]
+
+
+def _component(schemas: dict, schema: dict | None) -> tuple[str | None, dict]:
+    ref = (schema or {}).get("$ref", "")
+    name = ref.removeprefix(REF) if ref.startswith(REF) else None
+    return name, schemas.get(name, {}) if name else (schema or {})
+
+
+def _members(schemas: dict, schema: dict | None) -> list[tuple[str | None, dict]]:
+    name, resolved = _component(schemas, schema)
+    if "oneOf" in resolved:
+        return [_component(schemas, member) for member in resolved["oneOf"]]
+    return [(name, resolved)]
+
+
+def _attr_name(schema: dict) -> str:
+    """``departments.INDEX.department`` as the API gives it: ``departments.<n>.department``."""
+    values = schema.get("properties", {}).get("attr", {}).get("enum") or ["?"]
     index = package_settings.LIST_INDEX_IN_API_SCHEMA
-    non_field = api_settings.NON_FIELD_ERRORS_KEY
-    schemas = result.get("components", {}).get("schemas", {})
-    patterned = set()
-    for name, schema in schemas.items():
-        values = schema.get("properties", {}).get("attr", {}).get("enum", [])
-        parts = values[0].split(".") if len(values) == 1 else []
-        if len(parts) < 2:
+    return ".".join("<n>" if part == index else part for part in str(values[0]).split("."))
+
+
+def _validation_codes(schemas: dict, validation_error: dict) -> dict[str, list[str]]:
+    """The codes by ``attr`` of a per-operation ``…ValidationError`` component."""
+    items = validation_error.get("properties", {}).get("errors", {}).get("items")
+    codes: dict[str, list[str]] = {}
+    for _, component in _members(schemas, items):
+        _, code = _component(schemas, component.get("properties", {}).get("code"))
+        codes.setdefault(_attr_name(component), []).extend(code.get("enum", []))
+    return codes
+
+
+SHARED_ERROR_RESPONSES = {
+    "401": "No credentials, or credentials that are not valid.",
+    "403": "The caller may not do this (to this record).",
+    "404": "No such record, or none the caller may see.",
+    "405": "The method is not allowed here.",
+    "409": "The request conflicts with the current state (e.g. a refused transition).",
+    "411": "A body without Content-Length.",
+    "413": "The body is too large.",
+    "415": "The body's media type is not accepted.",
+    "429": "Too many requests: wait as Retry-After says.",
+}
+
+VALIDATION_ERROR_COMPONENTS = {
+    "ValidationErrorDetail": {
+        "type": "object",
+        "properties": {
+            "code": {
+                "type": "string",
+                "description": (
+                    "Why the value was refused, e.g. `required`, `invalid`, `blank`, "
+                    "`max_length`, `does_not_exist`, `invalid_choice`, `unique`. The codes of "
+                    "each field are listed in the description of the operation's 400 response."
+                ),
+            },
+            "detail": {"type": "string", "description": "The message, in Japanese."},
+            "attr": {
+                "type": "string",
+                "description": (
+                    "The field, `non_field_errors` for the record as a whole, and "
+                    "`list.<index>.field` inside lists (e.g. `departments.0.department`)."
+                ),
+            },
+        },
+        "required": ["attr", "code", "detail"],
+    },
+    "ValidationErrorResponse": {
+        "type": "object",
+        "description": "Invalid input: one error per field and reason.",
+        "properties": {
+            "type": {"$ref": f"{REF}ValidationErrorEnum"},
+            "errors": {"type": "array", "items": {"$ref": f"{REF}ValidationErrorDetail"}},
+        },
+        "required": ["errors", "type"],
+    },
+    "ErrorResponse400": {
+        "description": "Invalid input (`validation_error`) or a body that cannot be parsed.",
+        "oneOf": [
+            {"$ref": f"{REF}ValidationErrorResponse"},
+            {"$ref": f"{REF}ParseErrorResponse"},
+        ],
+    },
+}
+
+
+def _shared_validation_errors(result: dict[str, Any]) -> None:
+    """One ``ErrorResponse400`` for every operation instead of drf-standardized-errors' enums
+    per operation and field; each operation lists its codes by field in the description."""
+    schemas = result["components"]["schemas"]
+    schemas.update(VALIDATION_ERROR_COMPONENTS)
+    for operation in _operations(result):
+        response = operation.get("responses", {}).get("400")
+        media = (response or {}).get("content", {}).get("application/json")
+        if not media or "schema" not in media:
             continue
-        pattern = r"\.".join("[0-9]+" if part == index else re.escape(part) for part in parts)
-        if parts[-1] == non_field:
-            pattern = pattern.removesuffix(rf"\.{non_field}") + rf"(\.{non_field})?"
-        schema["properties"]["attr"] = {"type": "string", "pattern": f"^{pattern}$"}
-        patterned.add(f"#/components/schemas/{name}")
-    for schema in schemas.values():
-        members = {member.get("$ref") for member in schema.get("oneOf", [])}
-        if members & patterned and schema.get("discriminator", {}).get("propertyName") == "attr":
-            del schema["discriminator"]
+        codes: dict[str, list[str]] = {}
+        validates = False
+        for name, member in _members(schemas, media["schema"]):
+            type_ref = member.get("properties", {}).get("type", {}).get("$ref", "")
+            if type_ref.endswith("/ValidationErrorEnum") and name != "ValidationErrorResponse":
+                validates = True
+                for attr, attr_codes in _validation_codes(schemas, member).items():
+                    codes.setdefault(attr, []).extend(attr_codes)
+        if not validates:
+            continue
+        media["schema"] = {"$ref": f"{REF}ErrorResponse400"}
+        attrs_by_codes: dict[tuple[str, ...], list[str]] = {}
+        for attr, attr_codes in codes.items():
+            attrs_by_codes.setdefault(tuple(sorted(set(attr_codes))), []).append(attr)
+        lines = [
+            "- "
+            + ", ".join(f"`{attr}`" for attr in attrs)
+            + ": "
+            + ", ".join(f"`{code}`" for code in attr_codes)
+            for attr_codes, attrs in attrs_by_codes.items()
+        ]
+        response["description"] = "\n".join(
+            [
+                "Invalid input (`validation_error`); the codes by `attr`:",
+                "",
+                *lines,
+            ]
+        )
+
+
+def _single_parse_errors(result: dict[str, Any]) -> None:
+    """A 400 that can only be a parse error refers to ``ParseErrorResponse`` itself."""
+    schemas = result["components"]["schemas"]
+    for operation in _operations(result):
+        for media in operation.get("responses", {}).get("400", {}).get("content", {}).values():
+            members = _members(schemas, media.get("schema"))
+            if len(members) == 1 and members[0][0] is None:
+                only = _component(schemas, media["schema"])[1]["oneOf"][0]
+                media["schema"] = only
+
+
+def _json_error_bodies(result: dict[str, Any]) -> None:
+    """Errors are JSON whatever format was asked for (the report's renderers answer errors
+    in JSON), and the common ones are shared ``components/responses``."""
+    shared: dict[str, dict] = {}
+    for operation in _operations(result):
+        for code, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if not code.startswith("4") or "application/json" not in content:
+                continue
+            response.pop("headers", None)  # the ETag comes with the record, not with errors
+            for media_type in list(content):
+                if media_type != "application/json":
+                    del content[media_type]
+            if code in SHARED_ERROR_RESPONSES and not response.get("description"):
+                response["description"] = SHARED_ERROR_RESPONSES[code]
+                name = f"Error{code}"
+                for suffix in range(2, 20):
+                    if shared.setdefault(name, response) == response:
+                        break
+                    name = f"Error{code}_{suffix}"
+                operation["responses"][code] = {"$ref": f"#/components/responses/{name}"}
+    if shared:
+        result["components"]["responses"] = dict(sorted(shared.items()))
+
+
+def _json_request_bodies(result: dict[str, Any]) -> None:
+    """Request bodies described as JSON only where the API takes JSON (it also parses the
+    form encodings, which clients do not need and some generators mishandle)."""
+    for operation in _operations(result):
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" in content:
+            for media_type in list(content):
+                if media_type != "application/json":
+                    del content[media_type]
+
+
+def _ascii_names(node: Any) -> None:
+    """No generated class named after a Japanese ``title`` (a field's verbose name), and
+    enum members named for values such as ``-`` (``x-enum-varnames``)."""
+    if isinstance(node, dict):
+        title = node.get("title")
+        if isinstance(title, str) and not title.isascii():
+            del node["title"]
+            node.setdefault("description", title)
+        values = node.get("enum")
+        if (
+            isinstance(values, list)
+            and node.get("type") == "string"
+            and any(not (isinstance(v, str) and v[:1].isalpha()) for v in values if v is not None)
+        ):
+            names = [
+                ENUM_VARNAMES.get(v, f"VALUE_{i}") if not str(v)[:1].isalpha() else v.upper()
+                for i, v in enumerate(values)
+                if v is not None
+            ]
+            if len(names) == len(values):
+                node["x-enum-varnames"] = names
+        for value in node.values():
+            _ascii_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            _ascii_names(value)
+
+
+def _drop_unreferenced(result: dict[str, Any]) -> None:
+    schemas = result["components"]["schemas"]
+    while True:
+        text = str({key: value for key, value in result.items() if key != "components"})
+        text += str({k: v for k, v in result["components"].items() if k != "schemas"})
+        text += str(list(schemas.values()))
+        unused = [name for name in schemas if f"'{REF}{name}'" not in text]
+        if not unused:
+            return
+        for name in unused:
+            del schemas[name]
+
+
+def tidy_for_clients(result: dict[str, Any], **kwargs) -> dict[str, Any]:
+    """Postprocessing hook: a schema that client generators turn into working clients."""
+    _json_request_bodies(result)
+    _shared_validation_errors(result)
+    _single_parse_errors(result)
+    _json_error_bodies(result)
+    _ascii_names(result)
+    _drop_unreferenced(result)
     return result

@@ -1,10 +1,13 @@
 """Serializer fields shared by the API."""
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from dxapi.numbers import plain_decimal
 
@@ -42,8 +45,51 @@ class StrictSlugField(TextOnlyMixin, serializers.SlugField):
     pass
 
 
-class StrictModelSerializer(serializers.ModelSerializer):
-    """A model serializer whose text fields take text only (``TextOnlyMixin``)."""
+UNKNOWN_FIELD = "unknown_field"
+
+
+class NoUnknownFieldsMixin:
+    """A serializer that refuses the fields it does not take (400 ``unknown_field`` naming
+    each one) instead of ignoring them: a misspelt or read-only field sent by a client is its
+    mistake, not something to drop silently. Nested serializers with the mixin name theirs
+    inside the list (``departments.0.colour``)."""
+
+    def writable_field_names(self) -> list[str]:
+        return [name for name, field in self.fields.items() if not field.read_only]
+
+    def unknown_field_errors(self, data) -> dict[str, list[ErrorDetail]]:
+        if not isinstance(data, Mapping):
+            return {}  # not an object: the serializer's own "invalid" says so
+        known = self.writable_field_names()
+        detail = _("Unknown field; the fields taken are: %(fields)s.") % {
+            "fields": ", ".join(known) or "-"
+        }
+        return {
+            name: [ErrorDetail(detail, code=UNKNOWN_FIELD)]
+            for name in sorted(data, key=str)
+            if name not in known
+        }
+
+    def to_internal_value(self, data):
+        unknown = self.unknown_field_errors(data)
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if unknown and isinstance(error.detail, dict):
+                raise serializers.ValidationError({**error.detail, **unknown}) from error
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class StrictSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+    """A serializer of a request that refuses fields it does not take."""
+
+
+class StrictModelSerializer(NoUnknownFieldsMixin, serializers.ModelSerializer):
+    """A model serializer whose text fields take text only (``TextOnlyMixin``) and that
+    refuses fields it does not take (``NoUnknownFieldsMixin``)."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

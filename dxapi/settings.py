@@ -7,6 +7,7 @@ SQLite is the embedded default; set ``DATABASE_URL`` for PostgreSQL. With ``DEBU
 import datetime
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
     "django_filters",
     "corsheaders",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here, not from a CDN
+    "csp",
     "drf_standardized_errors",
     "rest_framework_api_key",
     "simple_history",
@@ -60,6 +63,8 @@ MIDDLEWARE = [
     "dxapi.middleware.RequestIDMiddleware",
     "dxapi.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -125,7 +130,12 @@ AUTHENTICATION_BACKENDS = [
     "initiatives.backends.RoleBackend",
 ]
 # Login throttling (django-axes): after 5 failed logins of a user from an address, that
-# user and address are locked out for 15 minutes.
+# user and address are locked out for 15 minutes. The address is the client's
+# (``dxapi.client_address``, as for the API's throttles): ``X-Forwarded-For`` is believed
+# only from ``TRUSTED_PROXIES`` (addresses or CIDR networks), so that behind the TLS proxy a
+# stranger locks a user out from the stranger's own address only.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "dxapi.client_address.client_address"
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -180,6 +190,30 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the static files (admin, Swagger UI, ReDoc) in production too. It finds
+# them in the installed packages, so no `collectstatic` step is needed; a deployment that runs
+# `collectstatic` may set WHITENOISE_USE_FINDERS=0 to serve STATIC_ROOT only.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
+if WHITENOISE_USE_FINDERS:
+    # Without collectstatic there is no STATIC_ROOT: that is expected, not worth a warning.
+    warnings.filterwarnings("ignore", message=r"No directory at: .*staticfiles")
+
+# Content-Security-Policy on every response (django-csp): only this origin's scripts, no
+# inline script, no framing. Inline styles are allowed: the admin, the report's HTML and the
+# Swagger UI/ReDoc pages use style attributes or <style> blocks.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 CACHES = {
     "default": (
@@ -199,8 +233,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
+        # Fixed windows counted atomically in the cache, per client address, user or key.
         "dxapi.throttling.AnonymousRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "dxapi.throttling.UserRateThrottle",
         "dxapi.throttling.ApiKeyRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
@@ -210,6 +245,8 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_PERMISSION_CLASSES": ["initiatives.api.permissions.IsAuthenticatedActor"],
     "DEFAULT_FILTER_BACKENDS": [
+        # First: an unknown query parameter is a 400, a form body a 415 (dxapi.strict).
+        "dxapi.strict.StrictInputsFilter",
         "django_filters.rest_framework.DjangoFilterBackend",
         "dxapi.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
@@ -219,11 +256,9 @@ REST_FRAMEWORK = {
         "drf_orjson_renderer.renderers.ORJSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "drf_orjson_renderer.parsers.ORJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: a form would read `5` as text and `null` as "None" (415 for it). The sheet
+    # import alone takes multipart (its own parser_classes).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "dxapi.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "dxapi.schema.AutoSchema",
@@ -282,6 +317,11 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, not a CDN: the docs
+    # work on closed networks (LGWAN) and under the Content-Security-Policy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
@@ -290,6 +330,8 @@ SPECTACULAR_SETTINGS = {
         "TransitionRatingEnum": "evaluations.aggregates.TRANSITION_RATINGS",
         "RoundStatusEnum": "evaluations.models.RoundStatus",
         "KPIDirectionEnum": "initiatives.models.KPIDirection",
+        "DepartmentRoleEnum": "initiatives.models.DepartmentRole",
+        "ApiKeyRoleEnum": "initiatives.models.ApiKeyRole",
         **{
             name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
             for name in _STANDARD_ERROR_ENUMS
@@ -297,7 +339,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        "dxapi.schema.describe_nested_error_names",
+        "dxapi.schema.tidy_for_clients",
     ],
 }
 

@@ -298,7 +298,9 @@ def test_reader_key_sees_only_published_data_and_writes_nothing(plan, draft):
     assert response.status_code in (403, 404)
     assert client.post(url(draft, "submit"), **if_match(draft)).status_code in (403, 404)
     assert upload(client, csv_sheet([{"initiative_number": 89}])).status_code == 403
-    response = client.post(reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R8"})
+    response = client.post(
+        reverse("round-list"), {"plan": plan.pk, "fiscal_year": "R8"}, format="json"
+    )
     assert response.status_code == 403
     for method, path, body in structure_writes(plan):
         assert getattr(client, method)(path, body, format="json").status_code == 403

@@ -105,9 +105,11 @@ def test_bad_cursor_requests_are_a_400_naming_the_parameter(
     assert [error["attr"] for error in response.json()["errors"]] == [attr]
 
 
-def test_lists_without_a_cursor_refuse_nothing_new(api) -> None:
+def test_lists_without_a_cursor_refuse_its_parameters(api) -> None:
     """Lists that are never huge keep page numbers only: ``pagination`` is not theirs."""
     response = api.get("/api/v1/departments/", {"pagination": "cursor"})
 
-    assert response.status_code == 200
-    assert "count" in response.json()
+    assert response.status_code == 400
+    assert [(e["attr"], e["code"]) for e in response.json()["errors"]] == [
+        ("pagination", "unknown_parameter")
+    ]

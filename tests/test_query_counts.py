@@ -57,3 +57,28 @@ def test_initiative_query_count_with_rating_filter(api) -> None:
     large, body = queries_for(api, "/api/v1/initiatives/", {**params, "page_size": 50})
     assert body["count"] == 68
     assert small == large == EXPECTED_QUERIES["initiatives"]
+
+
+@pytest.mark.parametrize("expand", ["texts", "kpi_actuals", "texts,kpi_actuals"])
+def test_evaluation_query_count_with_expand(api, expand: str) -> None:
+    """The texts are columns of the page, the reviewers joined to it, and the KPI actuals are
+    prefetched for the suggestion anyway: expanding costs the public no query."""
+    small, _ = queries_for(api, "/api/v1/evaluations/", {"expand": expand, "page_size": 5})
+    large, body = queries_for(api, "/api/v1/evaluations/", {"expand": expand, "page_size": 50})
+    assert "progress_text" in body["results"][0] or expand == "kpi_actuals"
+    assert small == large == EXPECTED_QUERIES["evaluations"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params"),
+    [
+        ("kpis", {"department": "kikaku-shinko", "fiscal_year": "R6"}),
+        ("kpi-actuals", {"department": "kikaku-shinko", "fiscal_year": "R6"}),
+    ],
+)
+def test_kpi_query_counts_with_department_and_fiscal_year(api, endpoint: str, params) -> None:
+    path = f"/api/v1/{endpoint}/"
+    small, _ = queries_for(api, path, {**params, "page_size": 2})
+    large, body = queries_for(api, path, {**params, "page_size": 50})
+    assert body["count"] > 2
+    assert small == large == EXPECTED_QUERIES[endpoint]

@@ -178,14 +178,16 @@ def test_text_over_the_limit_is_refused(draft, editor, field):
     assert response.status_code == 200, response.json()
 
 
-def test_fields_outside_the_editable_set_are_ignored(draft, editor):
+def test_fields_outside_the_editable_set_are_refused(draft, editor):
     response = editor.patch(
         url(draft),
         {"status": "approved", "review_comment": "self-approved"},
         format="json",
         **if_match(draft),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
+    errors = {(error["attr"], error["code"]) for error in response.json()["errors"]}
+    assert errors == {("review_comment", "unknown_field"), ("status", "unknown_field")}
     draft.refresh_from_db()
     assert draft.status == EvaluationStatus.DRAFT
     assert draft.review_comment == ""

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dxapi.filters import id_or_code
+from dxapi.strict import StrictQueryMixin
 from evaluations import aggregate_cache, aggregates
 from evaluations.policy import evaluations_visible_to, plans_visible_to
 from initiatives.access import actor_for
@@ -161,7 +162,7 @@ R6_OVERALL = {
 }
 
 
-class AggregateView(APIView):
+class AggregateView(StrictQueryMixin, APIView):
     permission_classes = [permissions.AllowAny]
     query_serializer: type[serializers.Serializer]
 

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dxapi.strict import StrictQueryMixin
 from evaluations.api.aggregate_views import PlanParamField
 from evaluations.exchange import exporter, importer, templates
 from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, SheetError, read_sheet
@@ -140,7 +141,7 @@ def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
     return response
 
 
-class ProgressTemplateView(APIView):
+class ProgressTemplateView(StrictQueryMixin, APIView):
     permission_classes = [IsAuthenticatedActor]
     query_serializer = TemplateQuery
 
@@ -156,7 +157,7 @@ class ProgressTemplateView(APIView):
         parameters=[TemplateQuery],
         responses={
             (200, XLSX_MIME): OpenApiTypes.BINARY,
-            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.STR,
         },
     )
     def get(self, request: Request) -> HttpResponse:
@@ -243,7 +244,7 @@ def _plan_for(request: Request, code: str) -> Plan:
     return get_object_or_404(plans_visible_to(actor_for(request)), code=code)
 
 
-class PlanDocumentExportView(APIView):
+class PlanDocumentExportView(StrictQueryMixin, APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
@@ -266,7 +267,7 @@ class PlanDocumentExportView(APIView):
         return response
 
 
-class PlanTableExportView(APIView):
+class PlanTableExportView(StrictQueryMixin, APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
@@ -288,7 +289,7 @@ class PlanTableExportView(APIView):
                 description="The table.",
             ),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+        responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request: Request, code: str, table: str) -> StreamingHttpResponse:
         plan = _plan_for(request, code)

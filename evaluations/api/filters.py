@@ -1,3 +1,5 @@
+from django import forms
+from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 
 from dxapi.filters import (
@@ -13,12 +15,52 @@ from evaluations.policy import evaluations_visible_to
 from evaluations.selectors import differing_from_suggestion
 from initiatives.access import actor_for
 from initiatives.api.fields import FiscalYearFilter
-from initiatives.api.filters import InitiativeFilter
+from initiatives.api.filters import InitiativeFilter, KPIFilter, initiatives_of_department
+
+# What ``?expand=`` may add to the evaluation list (comma-separated).
+EXPANSIONS = ("texts", "kpi_actuals")
 
 
 def department_lookup(value: str) -> dict[str, str]:
     """A department given by id or code."""
     return id_or_code(value, "initiative__departments__")
+
+
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def requested_expansions(request) -> frozenset[str]:
+    """The names in ``?expand=a,b`` (blanks dropped). ``EvaluationFilter`` refuses names not
+    in ``EXPANSIONS`` before a list is read, so its serializer may trust what it gets here."""
+    return _names(request.query_params.get("expand", "")) if request is not None else frozenset()
+
+
+class ExpansionsFormField(forms.CharField):
+    """Names from ``EXPANSIONS``, comma-separated; another name is refused with Django's own
+    (translated) message for an unknown choice."""
+
+    default_error_messages = {
+        "invalid_choice": forms.ChoiceField.default_error_messages["invalid_choice"],
+    }
+
+    def clean(self, value: str | None) -> frozenset[str]:
+        names = _names(super().clean(value) or "")
+        unknown = sorted(names.difference(EXPANSIONS))
+        if unknown:
+            raise ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": ", ".join(unknown)},
+            )
+        return names
+
+
+class ExpansionsFilter(filters.CharFilter):
+    """``?expand=texts,kpi_actuals``: validated here, read by the serializer and the view
+    (``requested_expansions``); it filters nothing."""
+
+    field_class = ExpansionsFormField
 
 
 class RoundFilter(StrictFilterSet):
@@ -48,6 +90,14 @@ class EvaluationFilter(StrictFilterSet):
         method="filter_differs",
         help_text="Rated A–C differently from the KPI-based suggestion (true), or not (false).",
     )
+    expand = ExpansionsFilter(
+        method="keep_all",
+        help_text=(
+            "Add to each evaluation, comma-separated: `texts` (the texts and note; the "
+            "reviewers and review comment for those who may see who changed it), "
+            "`kpi_actuals` (the KPI actuals with their targets and ratios)."
+        ),
+    )
 
     class Meta:
         model = Evaluation
@@ -62,7 +112,11 @@ class EvaluationFilter(StrictFilterSet):
             "initiative",
             "initiative_number",
             "differs_from_suggestion",
+            "expand",
         ]
+
+    def keep_all(self, queryset, name, value):
+        return queryset  # ``expand`` shapes the response, not the rows
 
     def filter_department(self, queryset, name, value):
         return queryset.filter(**department_lookup(value)).distinct()
@@ -74,13 +128,39 @@ class EvaluationFilter(StrictFilterSet):
 class KPIActualFilter(StrictFilterSet):
     plan = PlanFilter(field_name="evaluation__round__plan", help_text="Plan id or code.")
     fiscal_year = FiscalYearFilter(
-        field_name="evaluation__round__fiscal_year", help_text="Fiscal year: 2024 or R6."
+        field_name="evaluation__round__fiscal_year",
+        help_text="Fiscal year of the actual's round: 2024, R6 or 令和6年度.",
+    )
+    department = filters.CharFilter(
+        method="filter_department",
+        help_text="Department id or code: the actuals of the initiatives it is responsible for.",
     )
     initiative_number = IntegerFilter(field_name="evaluation__initiative__number")
 
     class Meta:
         model = KPIActual
-        fields = ["plan", "fiscal_year", "evaluation", "kpi", "initiative_number"]
+        fields = ["plan", "fiscal_year", "department", "evaluation", "kpi", "initiative_number"]
+
+    def filter_department(self, queryset, name, value):
+        return queryset.filter(evaluation__initiative__in=initiatives_of_department(value))
+
+
+class KPIProgressFilter(KPIFilter):
+    """Adds ``fiscal_year``, which narrows what each KPI shows, not which KPIs are listed."""
+
+    fiscal_year = FiscalYearFilter(
+        method="keep_all",
+        help_text=(
+            "Fiscal year (2024, R6 or 令和6年度): each KPI shows only its target and actuals of "
+            "that year; every KPI is still listed."
+        ),
+    )
+
+    class Meta(KPIFilter.Meta):
+        fields = [*KPIFilter.Meta.fields, "fiscal_year"]
+
+    def keep_all(self, queryset, name, value):
+        return queryset  # the view narrows the nested targets and actuals (its prefetches)
 
 
 class InitiativeProgressFilter(InitiativeFilter):

@@ -3,7 +3,8 @@
 from django.http import Http404
 from django.utils.http import content_disposition_header
 from drf_orjson_renderer.renderers import ORJSONRenderer
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,16 +21,30 @@ from evaluations.api.report_renderers import (
     ReportHTMLRenderer,
     ReportXLSXRenderer,
 )
+from evaluations.models import Rating, RoundStatus
 from evaluations.policy import evaluations_visible_to, rounds_visible_to
 from evaluations.report import ReportScope, yearly_report
 from initiatives.access import actor_for
 
 
+def _rating(**kwargs) -> serializers.ChoiceField:
+    """A rating as the evaluations hold it: A, B, C, ``-`` (not rated) or null (unknown)."""
+    return serializers.ChoiceField(
+        choices=Rating.choices, allow_null=True, allow_blank=True, **kwargs
+    )
+
+
+class ReportPlanSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
 class ReportInitiativeRowSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     title = serializers.CharField()
-    previous_rating = serializers.CharField(allow_null=True)
-    rating = serializers.CharField(allow_null=True)
+    previous_rating = _rating(help_text="The rating of the year before; null without one.")
+    rating = _rating(help_text="This year's rating; null without one.")
 
 
 class ReportPolicyAreaSerializer(serializers.Serializer):
@@ -65,20 +80,20 @@ class ReportDetailSerializer(serializers.Serializer):
     departments = serializers.ListField(child=serializers.CharField())
     plan_text = serializers.CharField()
     progress_text = serializers.CharField()
-    rating = serializers.CharField(allow_null=True)
+    rating = _rating()
     next_actions = serializers.CharField()
     kpis = ReportKPISerializer(many=True)
 
 
 class ReportSerializer(serializers.Serializer):
-    plan = serializers.DictField()
+    plan = ReportPlanSerializer()
     organisation = serializers.CharField()
     fiscal_year = serializers.IntegerField()
     fiscal_year_label = serializers.CharField()
     fiscal_year_label_ja = serializers.CharField()
     previous_fiscal_year_label = serializers.CharField()
     title = serializers.CharField()
-    round_status = serializers.CharField()
+    round_status = serializers.ChoiceField(choices=RoundStatus.choices)
     summary = RatingCountsSerializer()
     by_pillar = GroupCountsSerializer(many=True)
     previous_by_pillar = GroupCountsSerializer(many=True)
@@ -110,7 +125,18 @@ class YearlyReportView(AggregateView):
                 "format", str, enum=["json", "html", "csv", "xlsx"], description="Output format."
             ),
         ],
-        responses=ReportSerializer,
+        responses={
+            (200, "application/json"): ReportSerializer,
+            (200, "text/html"): OpenApiResponse(
+                OpenApiTypes.STR, description="`format=html`: the printable page."
+            ),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="`format=csv`: the table, UTF-8 with BOM."
+            ),
+            (200, ReportXLSXRenderer.media_type): OpenApiResponse(
+                OpenApiTypes.BINARY, description="`format=xlsx`: the table as a workbook."
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         query = self.query(request)

@@ -1,10 +1,12 @@
 import functools
+from collections.abc import Iterator
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dxapi.serializer_fields import PlainDecimalField
 from evaluations import rating_rules
+from evaluations.api.filters import requested_expansions
 from evaluations.models import (
     EVALUATION_TEXT_FIELDS,
     RATED,
@@ -14,6 +16,7 @@ from evaluations.models import (
     Rating,
     Round,
 )
+from initiatives.access import actor_for, may_see_who_changed
 from initiatives.api.fields import FiscalYearLabelField
 from initiatives.api.serializers import (
     InitiativeSerializer,
@@ -152,6 +155,89 @@ class EvaluationSerializer(FiscalYearFieldsMixin, serializers.ModelSerializer):
         if suggested is None or evaluation.rating not in RATED:
             return None
         return evaluation.rating != suggested
+
+
+# The list's fields each ``?expand=`` name adds (the detail always has them).
+EXPANDED_FIELDS = {
+    "texts": (
+        *EVALUATION_TEXT_FIELDS,
+        "note",
+        "review_comment",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+    ),
+    "kpi_actuals": ("kpi_actuals",),
+}
+
+
+def _responsible_department_ids(initiative: Initiative) -> Iterator[int]:
+    # A generator: nothing is read until it is iterated.
+    for responsibility in initiative.responsibilities.all():
+        yield responsibility.department_id
+
+
+def _optional_text(**kwargs) -> serializers.CharField:
+    # Not read-only, so that the schema does not mark it as always present (it is output only).
+    return serializers.CharField(required=False, **kwargs)
+
+
+class EvaluationListSerializer(EvaluationSerializer):
+    """An evaluation of the list; ``?expand=texts`` adds the texts, the note and the review
+    (reviewers and review comment withheld, as on the detail, from callers who may not see who
+    changed it), ``?expand=kpi_actuals`` the KPI actuals with their targets and ratios. Fields
+    not asked for are left out. The view prefetches what the expansions read."""
+
+    rating_reason = _optional_text()
+    plan_text = _optional_text()
+    progress_text = _optional_text()
+    next_actions = _optional_text()
+    note = _optional_text()
+    review_comment = _optional_text()
+    submitted_by = _optional_text(source="submitted_by.username", default=None, allow_null=True)
+    submitted_at = serializers.DateTimeField(required=False, allow_null=True)
+    approved_by = _optional_text(source="approved_by.username", default=None, allow_null=True)
+    approved_at = serializers.DateTimeField(required=False, allow_null=True)
+    kpi_actuals = KPIActualSerializer(many=True, required=False)
+
+    class Meta(EvaluationSerializer.Meta):
+        fields = [
+            *EvaluationSerializer.Meta.fields,
+            *(name for names in EXPANDED_FIELDS.values() for name in names),
+        ]
+
+    def _left_out(self) -> frozenset[str]:
+        """The fields of the expansions not asked for (once per response)."""
+        if "_left_out" not in self.context:
+            asked = requested_expansions(self.context.get("request"))
+            self.context["_left_out"] = frozenset(
+                name for key, names in EXPANDED_FIELDS.items() if key not in asked for name in names
+            )
+        return self.context["_left_out"]
+
+    @property
+    def _readable_fields(self):
+        # DRF's to_representation serializes these: the expansions not asked for are skipped
+        # (never computed), while the schema, which reads ``fields``, documents them all.
+        left_out = self._left_out()
+        return [field for field in super()._readable_fields if field.field_name not in left_out]
+
+    def _show_who(self, evaluation: Evaluation) -> bool:
+        """``access.may_see_who_changed``: the responsibilities (prefetched for department
+        members) are read only if the actor's roles leave the question open."""
+        initiative = evaluation.initiative
+        return may_see_who_changed(
+            actor_for(self.context["request"]),
+            plan_id=initiative.plan_id,
+            department_ids=_responsible_department_ids(initiative),
+        )
+
+    def to_representation(self, evaluation: Evaluation) -> dict:
+        data = super().to_representation(evaluation)
+        if "review_comment" in data and not self._show_who(evaluation):
+            data.update(REVIEWER_FIELDS_WITHHELD)
+        return data
 
 
 class EvaluationDetailSerializer(EvaluationSerializer):

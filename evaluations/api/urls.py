@@ -6,18 +6,22 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from evaluations.api import aggregate_views, report_views, views
+from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
 from initiatives.api.urls import router as structure_router
 
 
 class ApiRouter(DefaultRouter):
-    """Its root view lists the structure's routes beside its own."""
+    """Its root view lists the structure's routes beside its own, to anyone (the routes'
+    own permissions decide what each caller may do there)."""
 
     def get_api_root_view(self, api_urls=None):
         names = {
             prefix: self.routes[0].name.format(basename=basename)
             for prefix, _viewset, basename in [*structure_router.registry, *self.registry]
         }
-        return self.APIRootView.as_view(api_root_dict=names)
+        return self.APIRootView.as_view(
+            api_root_dict=names, permission_classes=[ReadAnyoneWriteAuthenticated]
+        )
 
 
 router = ApiRouter()

@@ -2,7 +2,8 @@
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework import serializers as drf_serializers
@@ -14,6 +15,7 @@ from dxapi.filters import id_or_code
 from dxapi.history_api import HistoryMixin
 from dxapi.pagination import CursorablePagination
 from dxapi.schema import crud_docs, read_only_docs
+from dxapi.serializer_fields import StrictSerializer
 from evaluations import policy, services
 from evaluations.api import filters, serializers, write_serializers
 from evaluations.models import REVIEWER_FIELDS_WITHHELD
@@ -24,11 +26,25 @@ from initiatives.api.fields import FiscalYearParamField
 from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
 from initiatives.api.views import SECRETARIAT, InitiativeViewSet, KPIViewSet
 from initiatives.api.write_serializers import InitiativeWriteSerializer, KPIWriteSerializer
-from initiatives.models import KPI, Plan
+from initiatives.models import KPI, KPITarget, Plan
 from initiatives.selectors import InitiativeValues, initiative_rows
 
 EVALUATION = "evaluation"
 KPI_ACTUAL = "kpi-actual"
+EXPAND = OpenApiParameter(
+    "expand",
+    OpenApiTypes.STR,
+    many=True,
+    enum=filters.EXPANSIONS,
+    style="form",
+    explode=False,
+    description=(
+        "Comma-separated, e.g. `texts,kpi_actuals`: `texts` adds the rating reason, plan, "
+        "progress and next-actions texts, the note and the review (reviewers and review "
+        "comment only for those who may see who changed the evaluation); `kpi_actuals` adds "
+        "the KPI actuals with their targets and ratios. Another name is a 400."
+    ),
+)
 
 
 class PublishedReadViewSet(viewsets.ReadOnlyModelViewSet):
@@ -37,7 +53,7 @@ class PublishedReadViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.AllowAny]
 
 
-class RoundOpenSerializer(drf_serializers.Serializer):
+class RoundOpenSerializer(StrictSerializer):
     plan = drf_serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
     fiscal_year = FiscalYearParamField(help_text="Fiscal year: 2025, R7 or 令和7年度.")
 
@@ -138,7 +154,8 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     description=(
         "Yearly evaluations of initiatives: rating (A/B/C, `-` not evaluated, null unknown), "
         "workflow status and the KPI-based suggested rating. The detail adds plan, progress "
-        "and next-actions texts and the KPI actuals. The public sees published rounds only."
+        "and next-actions texts and the KPI actuals; the list adds them with `expand`. The "
+        "public sees published rounds only."
     ),
 )
 @extend_validation_errors(["invalid"], field_name="rating", actions=["submit"])
@@ -154,7 +171,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
 
     def get_serializer_class(self):
         if self.action in ("list",):
-            return serializers.EvaluationSerializer
+            return serializers.EvaluationListSerializer
         return serializers.EvaluationDetailSerializer
 
     def may_see_who_changed(self, evaluation) -> bool:
@@ -179,6 +196,10 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
         else:
             policy.require_editor(actor, evaluation)
         return evaluation
+
+    @extend_schema(parameters=[EXPAND])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(parameters=[ETAG])
     def retrieve(self, request, *args, **kwargs):
@@ -304,6 +325,12 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
             queryset = queryset.select_related(
                 "initiative__policy_area__pillar", "submitted_by", "approved_by"
             ).prefetch_related("initiative__responsibilities__department", "initiative__kpis")
+        elif "texts" in filters.requested_expansions(self.request):
+            # The reviewers, and the responsibilities that decide (per row) who sees them:
+            # read only for department members (``access.may_see_who_changed``).
+            queryset = queryset.select_related("submitted_by", "approved_by")
+            if actor.readable_department_ids:
+                queryset = queryset.prefetch_related("initiative__responsibilities")
         return queryset
 
 
@@ -473,7 +500,8 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
     description=(
         "KPIs (指標) of initiatives: unit, cumulative or not, direction, targets per fiscal "
         "year (numeric or qualitative) and the actuals the caller may see, each with its "
-        "achievement ratio."
+        "achievement ratio. `fiscal_year` narrows each KPI's targets and actuals to that "
+        "year (every KPI is still listed); `department` keeps the KPIs of its initiatives."
     ),
     read=serializers.KPIProgressSerializer,
     write=KPIWriteSerializer,
@@ -481,18 +509,33 @@ class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
 )
 class KPIProgressViewSet(KPIViewSet):
     serializer_class = serializers.KPIProgressSerializer
+    filterset_class = filters.KPIProgressFilter
+
+    def _fiscal_year(self) -> int | None:
+        """``fiscal_year`` as the filterset reads it; None if absent, or invalid (the
+        filterset then refuses the request before any row is read)."""
+        filterset = self.filterset_class(
+            self.request.query_params, queryset=KPI.objects.none(), request=self.request
+        )
+        return filterset.form.cleaned_data.get("fiscal_year") if filterset.is_valid() else None
 
     def get_queryset(self):
+        targets = KPITarget.objects.all()
+        actuals = actuals_with_targets(actor_for(self.request))
+        fiscal_year = self._fiscal_year()
+        if fiscal_year is not None:
+            targets = targets.filter(fiscal_year=fiscal_year)
+            actuals = actuals.filter(evaluation__round__fiscal_year=fiscal_year)
         return (
             super()
             .get_queryset()
+            .prefetch_related(None)  # the structure's targets, replaced by the year's
             .prefetch_related(
+                Prefetch("targets", queryset=targets),
                 Prefetch(
                     "actuals",
-                    queryset=actuals_with_targets(actor_for(self.request)).order_by(
-                        "evaluation__round__fiscal_year"
-                    ),
+                    queryset=actuals.order_by("evaluation__round__fiscal_year"),
                     to_attr="visible_actuals",
-                )
+                ),
             )
         )

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from dxapi.serializer_fields import StrictCharField
+from dxapi.serializer_fields import StrictCharField, StrictSerializer
 from evaluations.models import TEXT_LIMIT, Rating
 
 
@@ -10,7 +10,7 @@ def text_field(**kwargs) -> StrictCharField:
     return StrictCharField(max_length=TEXT_LIMIT, allow_blank=True, **kwargs)
 
 
-class EvaluationUpdateSerializer(serializers.Serializer):
+class EvaluationUpdateSerializer(StrictSerializer):
     rating = serializers.ChoiceField(choices=Rating.choices, allow_null=True)
     rating_reason = text_field(required=False)
     plan_text = text_field(required=False)
@@ -18,15 +18,15 @@ class EvaluationUpdateSerializer(serializers.Serializer):
     next_actions = text_field(required=False)
 
 
-class CommentSerializer(serializers.Serializer):
+class CommentSerializer(StrictSerializer):
     comment = StrictCharField(max_length=TEXT_LIMIT)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(StrictSerializer):
     reason = StrictCharField(max_length=TEXT_LIMIT)
 
 
-class RoundReopenSerializer(serializers.Serializer):
+class RoundReopenSerializer(StrictSerializer):
     reason = StrictCharField(
         max_length=TEXT_LIMIT,
         allow_blank=True,
@@ -45,7 +45,7 @@ def actual_value_field() -> serializers.DecimalField:
     )
 
 
-class KPIActualWriteSerializer(serializers.Serializer):
+class KPIActualWriteSerializer(StrictSerializer):
     evaluation = serializers.IntegerField(min_value=1)
     kpi = serializers.IntegerField(min_value=1)
     value = actual_value_field()
@@ -53,7 +53,7 @@ class KPIActualWriteSerializer(serializers.Serializer):
     note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
 
 
-class KPIActualUpdateSerializer(serializers.Serializer):
+class KPIActualUpdateSerializer(StrictSerializer):
     value = actual_value_field()
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
     note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")

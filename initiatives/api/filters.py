@@ -7,7 +7,15 @@ from dxapi.filters import (
     id_or_code,
 )
 from initiatives.api.fields import FiscalYearFilter
-from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
+from initiatives.models import (
+    KPI,
+    Department,
+    Initiative,
+    InitiativeDepartment,
+    KPITarget,
+    Pillar,
+    PolicyArea,
+)
 
 
 class DepartmentFilter(StrictFilterSet):
@@ -51,13 +59,28 @@ class InitiativeFilter(StrictFilterSet):
         return queryset.filter(**id_or_code(value, "departments__")).distinct()
 
 
+def initiatives_of_department(value: str):
+    """The ids of the initiatives a department (given by id or code) is responsible for, as
+    a subquery: filtering by it joins no department and needs no ``distinct()``."""
+    return InitiativeDepartment.objects.filter(**id_or_code(value, "department__")).values(
+        "initiative_id"
+    )
+
+
 class KPIFilter(StrictFilterSet):
     plan = PlanFilter(field_name="initiative__plan", help_text="Plan id or code.")
+    department = filters.CharFilter(
+        method="filter_department",
+        help_text="Department id or code: the KPIs of the initiatives it is responsible for.",
+    )
     initiative_number = IntegerFilter(field_name="initiative__number")
 
     class Meta:
         model = KPI
-        fields = ["plan", "initiative", "initiative_number", "is_cumulative"]
+        fields = ["plan", "department", "initiative", "initiative_number", "is_cumulative"]
+
+    def filter_department(self, queryset, name, value):
+        return queryset.filter(initiative__in=initiatives_of_department(value))
 
 
 class KPITargetFilter(StrictFilterSet):

@@ -3,7 +3,7 @@
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from dxapi.serializer_fields import StrictModelSerializer
+from dxapi.serializer_fields import StrictModelSerializer, StrictSerializer
 from initiatives.fiscal_years import MAX_FISCAL_YEAR, MIN_FISCAL_YEAR
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, Plan, PolicyArea
 
@@ -43,7 +43,7 @@ class PolicyAreaWriteSerializer(StrictModelSerializer):
         fields = ["pillar", "number", "name"]
 
 
-class ResponsibilityInputSerializer(serializers.Serializer):
+class ResponsibilityInputSerializer(StrictSerializer):
     department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all())
     is_lead = serializers.BooleanField(default=False)
 
