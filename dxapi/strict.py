@@ -109,6 +109,18 @@ def parse_body(request: Request) -> None:
         request.data  # noqa: B018 -- parsing is the point
 
 
+def refuse_body(request: Request) -> None:
+    """A 400 naming every field sent to an action that takes no body (submit, approve,
+    close, publish): a field there would be ignored, which hides a client's mistake."""
+    data = request.data
+    fields = list(data) if hasattr(data, "keys") else ([] if not data else ["non_field_errors"])
+    if fields:
+        detail = _("This action takes no body: leave out this field.")
+        raise exceptions.ValidationError(
+            {name: [exceptions.ErrorDetail(detail, code="unknown_field")] for name in fields}
+        )
+
+
 class StrictInputsFilter(BaseFilterBackend):
     """Runs before the other filter backends on every list and detail of a generic view:
     refuses unknown query parameters of reads and parses the body of writes."""

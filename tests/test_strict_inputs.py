@@ -94,15 +94,14 @@ def test_an_unknown_body_field_is_400_and_the_write_without_it_succeeds(
     secretariat, write_objects, name, method, case
 ):
     path, body, headers = matrix_request(name, method, case, write_objects)
-    if not body:
-        pytest.skip("a write without a body")
     send = getattr(secretariat, method.lower())
-    response = send(path, {**body, UNKNOWN: "red"}, format="json", **headers)
+    # An action without a body (submit, approve, …) refuses any field, as others refuse theirs.
+    response = send(path, {**(body or {}), UNKNOWN: "red"}, format="json", **headers)
     assert response.status_code == 400, response.content[:300]
     assert [(e["attr"], e["code"]) for e in response.json()["errors"]] == [
         (UNKNOWN, "unknown_field")
     ]
-    response = send(path, body, format="json", **headers)
+    response = send(path, body, format="json", **headers) if body else send(path, **headers)
     assert response.status_code < 300, response.content[:300]
 
 

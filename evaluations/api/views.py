@@ -16,6 +16,7 @@ from dxapi.history_api import HistoryMixin
 from dxapi.pagination import CursorablePagination
 from dxapi.schema import crud_docs, read_only_docs
 from dxapi.serializer_fields import StrictSerializer
+from dxapi.strict import refuse_body
 from evaluations import policy, services
 from evaluations.api import filters, serializers, write_serializers
 from evaluations.models import REVIEWER_FIELDS_WITHHELD
@@ -109,7 +110,10 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     )
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        round_ = services.round_close(actor=actor_for(request), round_=self.get_object())
+        round_ = self.get_object()
+        policy.require_secretariat(actor_for(request), round_.plan_id)
+        refuse_body(request)
+        round_ = services.round_close(actor=actor_for(request), round_=round_)
         return Response(serializers.RoundSerializer(round_).data)
 
     @extend_schema(
@@ -144,7 +148,10 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     )
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
-        round_ = services.round_publish(actor=actor_for(request), round_=self.get_object())
+        round_ = self.get_object()
+        policy.require_secretariat(actor_for(request), round_.plan_id)
+        refuse_body(request)
+        round_ = services.round_publish(actor=actor_for(request), round_=round_)
         return Response(serializers.RoundSerializer(round_).data)
 
 
@@ -249,6 +256,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         evaluation = self._checked()
+        refuse_body(request)
         services.evaluation_submit(
             actor=actor_for(request),
             evaluation=evaluation,
@@ -286,6 +294,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         evaluation = self._checked(reviewer=True)
+        refuse_body(request)
         services.evaluation_approve(
             actor=actor_for(request),
             evaluation=evaluation,
