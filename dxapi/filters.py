@@ -74,11 +74,23 @@ class StrictBooleanFilter(filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+class PresentIntegerField(forms.IntegerField):
+    """An integer parameter that, when given, has a value: ``?pillar=`` is refused (the
+    schema says integer), while a parameter left out is no filter."""
+
+    default_error_messages = {"blank": _("Give a whole number, or leave the parameter out.")}
+
+    def to_python(self, value):
+        if value == "":
+            raise ValidationError(self.error_messages["blank"], code="blank")
+        return super().to_python(value)
+
+
 class IntegerFilter(filters.NumberFilter):
     """A whole number (an id, an initiative number): ``0.5`` is refused, not truncated, and
-    so is one beyond what the databases hold."""
+    so is one beyond what the databases hold, or an empty value."""
 
-    field_class = forms.IntegerField
+    field_class = PresentIntegerField
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("min_value", -MAX_ID - 1)

@@ -28,3 +28,10 @@ def test_huge_numbers_in_query_parameters_are_no_server_error(api, path, name):
     for value in HUGE:
         response = api.get(path, {name: value})
         assert response.status_code < 500, (path, name, value, response.content[:200])
+
+
+@pytest.mark.parametrize("name", ["pillar", "policy_area", "initiative_number"])
+def test_an_empty_integer_parameter_is_a_400_naming_it(api, name):
+    response = api.get("/api/v1/evaluations/", {name: ""})
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == [name]
