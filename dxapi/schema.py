@@ -218,7 +218,10 @@ VALIDATION_ERROR_COMPONENTS = {
                 "description": (
                     "Why the value was refused, e.g. `required`, `invalid`, `blank`, "
                     "`max_length`, `does_not_exist`, `invalid_choice`, `unique`. The codes of "
-                    "each field are listed in the description of the operation's 400 response."
+                    "each field are listed in the description of the operation's 400 response; "
+                    "every operation also refuses a body field it does not take "
+                    "(`unknown_field`) and a query parameter it does not take "
+                    "(`unknown_parameter`), each named in `attr`."
                 ),
             },
             "detail": {"type": "string", "description": "The message, in Japanese."},
