@@ -8,43 +8,22 @@ directory to keep a screenshot of each page.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from evaluations.models import Evaluation, RoundStatus
 from initiatives.models import DepartmentRole
+from tests.browser import chromium
 from tests.helpers import member, open_r7
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PASSWORD = "kikaku-Progress-2025!"
 PROGRESS = "体験会を県内10か所で開催し、延べ1,200人が参加した。"
-
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 
 
 @pytest.fixture
 def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("chromium and chromedriver are needed (apt-get install chromium-driver)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1800",
-        "--lang=ja",
-    ):
-        options.add_argument(argument)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "ja"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver = chromium("--lang=ja", prefs={"intl.accept_languages": "ja"})
     driver.implicitly_wait(5)
     yield driver
     driver.quit()

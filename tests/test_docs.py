@@ -10,9 +10,7 @@
   operations without a single CSP violation (skipped without chromium and chromedriver).
 """
 
-import os
 import re
-import shutil
 import time
 from unittest import mock
 
@@ -23,6 +21,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.views import SpectacularAPIView
 
 from dxapi.schema_view import clear_schema_cache
+from tests.browser import chromium
 
 REPORT_HTML = "/api/v1/reports/yearly/?plan=akita-dx&fiscal_year=R6&format=html"
 SIDECAR = "/static/drf_spectacular_sidecar/"
@@ -249,8 +248,6 @@ def test_unusual_schema_requests_are_answered_but_not_kept(client, generations) 
 
 # -- In a real browser, offline --------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 # Recorded from the first script on: every CSP violation of the page, whatever the console says.
 RECORD_VIOLATIONS = """
@@ -263,28 +260,13 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 @pytest.fixture
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("chromium and chromedriver are needed (apt-get install chromium-driver)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1800",
+    driver = chromium(
         # Offline: no host but the live server's resolves (as on a closed network).
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
         "--disable-background-networking",
         "--no-first-run",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        capabilities={"goog:loggingPrefs": {"browser": "ALL"}},
+    )
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_VIOLATIONS})
     yield driver
     driver.quit()
