@@ -99,6 +99,13 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
         )
         return Response(serializers.RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
 
+    def _checked_round(self, request):
+        """The round, once the caller may move it: 404 if it may not see it, 403 if it is not
+        the plan's secretariat, before the body is looked at."""
+        round_ = self.get_object()
+        policy.require_secretariat(actor_for(request), round_.plan_id)
+        return round_
+
     @extend_schema(
         summary="Close a round",
         description=(
@@ -110,8 +117,7 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     )
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        round_ = self.get_object()
-        policy.require_secretariat(actor_for(request), round_.plan_id)
+        round_ = self._checked_round(request)
         refuse_body(request)
         round_ = services.round_close(actor=actor_for(request), round_=round_)
         return Response(serializers.RoundSerializer(round_).data)
@@ -128,8 +134,7 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        round_ = self.get_object()
-        policy.require_secretariat(actor_for(request), round_.plan_id)
+        round_ = self._checked_round(request)
         data = write_serializers.RoundReopenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         round_ = services.round_reopen(
@@ -148,8 +153,7 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     )
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
-        round_ = self.get_object()
-        policy.require_secretariat(actor_for(request), round_.plan_id)
+        round_ = self._checked_round(request)
         refuse_body(request)
         round_ = services.round_publish(actor=actor_for(request), round_=round_)
         return Response(serializers.RoundSerializer(round_).data)
