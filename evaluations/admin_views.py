@@ -142,24 +142,24 @@ WRITTEN = ("created", "updated")
 KINDS = {importer.EVALUATIONS: "評価", importer.KPI_ACTUALS: "指標の実績"}
 
 
-def import_plans(actor: Actor) -> QuerySet[Plan]:
-    """The plans whose sheets the user may import (``policy.require_may_import``)."""
+def _plans_of(actor: Actor, department_ids: frozenset[int]) -> QuerySet[Plan]:
+    """The plans the actor is the secretariat of or has one of ``department_ids`` in."""
     plans = Plan.objects.order_by("code")
     if actor.is_superuser:
         return plans
     return plans.filter(
-        Q(pk__in=actor.secretariat_plan_ids) | Q(departments__in=actor.editor_department_ids)
+        Q(pk__in=actor.secretariat_plan_ids) | Q(departments__in=department_ids)
     ).distinct()
+
+
+def import_plans(actor: Actor) -> QuerySet[Plan]:
+    """The plans whose sheets the user may import (``policy.require_may_import``)."""
+    return _plans_of(actor, actor.editor_department_ids)
 
 
 def template_plans(actor: Actor) -> QuerySet[Plan]:
     """The plans whose templates the user may download (``policy.require_may_get_template``)."""
-    plans = Plan.objects.order_by("code")
-    if actor.is_superuser:
-        return plans
-    return plans.filter(
-        Q(pk__in=actor.secretariat_plan_ids) | Q(departments__in=actor.readable_department_ids)
-    ).distinct()
+    return _plans_of(actor, actor.readable_department_ids)
 
 
 def template_departments(actor: Actor) -> QuerySet[Department]:
