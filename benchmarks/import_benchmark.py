@@ -2,17 +2,25 @@
 
     DJANGO_SETTINGS_MODULE=dxapi.test_settings \
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dxapi_bench \
-    .venv/bin/python benchmarks/import_benchmark.py [--rows 100000] [--output result.json]
+    .venv/bin/python benchmarks/import_benchmark.py [--rows 100000] [--output result.json] \
+        [--importer path/to/importer.py]
 
 Creates the database if missing and migrates it, builds a synthetic plan (bulk) with
 initiatives of four KPIs each (one evaluation row + four KPI rows per initiative), opens a
 round, writes a CSV of that many rows and times ``read_sheet`` + ``progress_import`` three
 times with different values (the first run creates the KPI actuals, the next ones update
 every row) and prints the timings and their median as JSON.
+
+On PostgreSQL the tables an import writes are vacuumed and analysed after the plan is built,
+so that each invocation starts from the same state even where autovacuum is off or behind
+(the previous invocation's plan is deleted, and every run leaves dead rows behind).
+``--importer`` times the ``progress_import`` of another copy of ``importer.py`` (a version
+before a change, say), for side-by-side comparisons: alternate the two, compare medians.
 """
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import statistics
@@ -123,6 +131,34 @@ def build_plan(initiative_count: int):
     return plan
 
 
+def vacuum() -> None:
+    """VACUUM ANALYZE the tables an import reads and writes (PostgreSQL only)."""
+    from django.db import connection
+
+    from evaluations.models import Evaluation, KPIActual
+    from initiatives.models import KPI, Initiative
+
+    if connection.vendor != "postgresql":
+        return
+    models = (KPIActual, Evaluation, KPI, Initiative)
+    tables = [model._meta.db_table for model in models]
+    tables += [model.history.model._meta.db_table for model in (KPIActual, Evaluation)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {', '.join(map(connection.ops.quote_name, tables))}")
+
+
+def load_progress_import(path: Path | None):
+    """``progress_import`` of the importer at ``path``, or the project's own."""
+    if path is None:
+        from evaluations.exchange.importer import progress_import
+
+        return progress_import
+    spec = importlib.util.spec_from_file_location("importer_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.progress_import
+
+
 def write_csv(path: Path, initiative_count: int, run: int) -> int:
     from evaluations.exchange.columns import COLUMNS
 
@@ -156,20 +192,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--importer", type=Path, help="another copy of importer.py to time")
     arguments = parser.parse_args()
     ensure_database()
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
 
-    from evaluations.exchange.importer import progress_import
     from evaluations.exchange.sheets import read_sheet
     from initiatives.access import Actor
 
     call_command("migrate", verbosity=0)
+    progress_import = load_progress_import(arguments.importer)
     initiative_count = arguments.rows // (KPIS_PER_INITIATIVE + 1)
     started = time.perf_counter()
     plan = build_plan(initiative_count)
+    vacuum()
     setup_seconds = time.perf_counter() - started
     runs = []
     with tempfile.TemporaryDirectory() as directory:
@@ -188,6 +226,7 @@ def main() -> None:
             print(f"run {run + 1}: {rows} rows in {seconds:.2f}s", file=sys.stderr)
     report = {
         "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        "importer": str(arguments.importer or "evaluations/exchange/importer.py"),
         "rows": rows,
         "initiatives": initiative_count,
         "kpis": initiative_count * KPIS_PER_INITIATIVE,

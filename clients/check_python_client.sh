@@ -62,6 +62,8 @@ export THROTTLE_ANON=1000000/minute THROTTLE_USER=1000000/minute THROTTLE_API_KE
 SECRET_KEY="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 export SECRET_KEY
 unset REDIS_URL CSRF_TRUSTED_ORIGINS CORS_ALLOWED_ORIGINS
+# No Redis here: a memory cache per worker (no key is revoked while the cycle runs).
+export ALLOW_LOCAL_CACHE=1
 .venv/bin/python manage.py migrate --no-input -v 0
 .venv/bin/python manage.py load_plan >/dev/null
 DXAPI_SECRETARIAT_KEY="$(.venv/bin/python manage.py create_api_key --plan akita-dx --role secretariat | tail -1)"

@@ -64,6 +64,10 @@ MIDDLEWARE = [
     "dxapi.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # ETag, conditional GET, Cache-Control, Vary: outside what sets cookies and Vary.
+    "dxapi.http_cache.HttpCacheMiddleware",
+    # Reads on the primary during and after a caller's write (sets its cookie: inside the above).
+    "dxapi.replicas.ReplicaPinMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -75,6 +79,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: the public's stored responses, served before the URL is resolved.
+    "evaluations.api.cached_responses.PublicResponseMiddleware",
 ]
 
 ROOT_URLCONF = "dxapi.urls"
@@ -104,13 +110,22 @@ DATABASES = {
 }
 
 # psycopg 3 connection pool on PostgreSQL (per process); DATABASE_POOL_MAX_SIZE=0 turns it off.
+# No ping per checkout, neither Django's CONN_HEALTH_CHECKS nor the pool's ``check`` callback
+# (``ConnectionPool.check_connection`` is a ``SELECT``-like round trip too): on the fastest
+# reads that round trip is a tenth of the request. Stale connections are kept rare instead:
+# the pool closes those idle longer than ``max_idle`` (under any firewall's or server's idle
+# cut-off) and replaces each after ``max_lifetime``; a connection broken in use (a database
+# restart) fails that one request and is discarded, not handed out again, when it comes back.
 POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "8"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and POOL_MAX_SIZE:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool's lifetimes instead
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "1")),
         "max_size": POOL_MAX_SIZE,
         "timeout": 10,
+        "max_idle": float(os.environ.get("DATABASE_POOL_MAX_IDLE", "300")),
+        "max_lifetime": float(os.environ.get("DATABASE_POOL_MAX_LIFETIME", "1800")),
     }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -120,6 +135,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
+
+# A PostgreSQL read replica (``dxapi.replicas``): ORM reads go there; writes, transactions
+# and a caller's reads for REPLICA_STICKY_SECONDS after its writes stay on the primary.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+REPLICA_STICKY_SECONDS = int(os.environ.get("REPLICA_STICKY_SECONDS", "5"))
+REPLICA_RETRY_SECONDS = int(os.environ.get("REPLICA_RETRY_SECONDS", "10"))  # after a failure
+DATABASE_ROUTERS = ["dxapi.replicas.PrimaryReplicaRouter"] if DATABASE_REPLICA_URL else []
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL)
+    if not _replica["ENGINE"] == DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs PostgreSQL for both databases.")
+    _options = {**DATABASES["default"].get("OPTIONS", {}), **_replica.get("OPTIONS", {})}
+    if "pool" in _options:
+        _size = int(os.environ.get("DATABASE_REPLICA_POOL_MAX_SIZE", str(POOL_MAX_SIZE)))
+        # A read waits this long for a replica connection, then goes to the primary.
+        _timeout = float(os.environ.get("DATABASE_REPLICA_POOL_TIMEOUT", "2"))
+        _options["pool"] = {**_options["pool"], "max_size": _size, "timeout": _timeout}
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        **{key: _replica[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "OPTIONS": _options,
+        # No test database of its own: the primary's test database replicates to it.
+        "TEST": {"MIRROR": "default"},
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -215,16 +254,32 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# The cache holds what every process must agree on: throttle counters, cached aggregates and
+# resolved API keys (a revocation clears a key everywhere at once only in a shared cache). So
+# production needs Redis (REDIS_URL); ALLOW_LOCAL_CACHE=1 accepts a per-process memory cache,
+# for single-process deployments only. DEBUG (``make run``) uses the memory cache.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if not REDIS_URL and not DEBUG and not env_bool("ALLOW_LOCAL_CACHE"):
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DEBUG is off (or ALLOW_LOCAL_CACHE=1 for a single process)."
+    )
 CACHES = {
     "default": (
-        {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
-        }
-        if os.environ.get("REDIS_URL")
+        {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dxapi"}
     )
 }
+# How long a resolved API key is kept in the cache (0: not cached). Every change to a key
+# (revocation, expiry, role, deletion) clears it at once.
+API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "60"))
+
+# HTTP caching (dxapi.http_cache): how long a shared cache (a proxy, a CDN) or a browser may
+# serve an anonymous read without asking again, and then serve it stale while it revalidates.
+PUBLIC_CACHE_MAX_AGE = int(os.environ.get("PUBLIC_CACHE_MAX_AGE", "10"))
+PUBLIC_CACHE_STALE_WHILE_REVALIDATE = int(
+    os.environ.get("PUBLIC_CACHE_STALE_WHILE_REVALIDATE", "30")
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -329,6 +384,10 @@ SPECTACULAR_SETTINGS = {
         "EvaluationStatusEnum": "evaluations.models.EvaluationStatus",
         "TransitionRatingEnum": "evaluations.aggregates.TRANSITION_RATINGS",
         "RoundStatusEnum": "evaluations.models.RoundStatus",
+        "JobStateEnum": "evaluations.models.JobState",
+        "JobKindEnum": "evaluations.models.JobKind",
+        "EventKindEnum": "evaluations.models.EventKind",
+        "WebhookDeliveryStateEnum": "evaluations.models.DeliveryState",
         "KPIDirectionEnum": "initiatives.models.KPIDirection",
         "DepartmentRoleEnum": "initiatives.models.DepartmentRole",
         "ApiKeyRoleEnum": "initiatives.models.ApiKeyRole",
@@ -342,6 +401,125 @@ SPECTACULAR_SETTINGS = {
         "dxapi.schema.tidy_for_clients",
     ],
 }
+
+# Files the service writes: the sheets of import jobs and the results of export jobs, read
+# back through the API (``/api/v1/jobs/{id}/file/``), never served from MEDIA_URL. Web and
+# worker processes on several machines need a shared volume at MEDIA_ROOT, or an
+# object-storage backend (FILE_STORAGE_BACKEND, with its own settings).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media"))
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "FILE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        )
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Jobs (``dxapi.jobs``, ``evaluations.jobs``): with CELERY_BROKER_URL (e.g.
+# redis://127.0.0.1:6379/0) they go to Celery workers (`celery -A dxapi worker`) and the
+# periodic tasks to `celery -A dxapi beat`; without it they run in the web process once the
+# request's transaction commits, in JOBS_IN_PROCESS_THREADS background threads (0: in the
+# request itself), and the periodic tasks when jobs are queued. A job's state lives in the
+# database (``evaluations.Job``): no result backend.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# A job in flight when its worker dies is delivered again (acknowledged when it ends); Redis
+# redelivers an unacknowledged task after the visibility timeout, longer than any job.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT_SECONDS", "1800"))
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "delete-expired-jobs": {
+        "task": "evaluations.tasks.delete_expired_jobs",
+        "schedule": float(os.environ.get("JOB_CLEANUP_SECONDS", "3600")),
+    },
+    # Webhooks: events not dispatched, retries due, deliveries whose sender died.
+    "sweep-webhooks": {
+        "task": "evaluations.tasks.sweep_webhooks",
+        "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "10")),
+    },
+    # E-mail reminders, digests and unsent e-mails (``evaluations.notifications``): checked
+    # every NOTIFY_CHECK_SECONDS; each reminder and digest goes out once a day at most.
+    **{
+        name: {
+            "task": f"evaluations.tasks.{task}",
+            "schedule": float(os.environ.get("NOTIFY_CHECK_SECONDS", "3600")),
+        }
+        for name, task in (
+            ("notify-due-reminders", "send_due_reminders"),
+            ("notify-secretariat-digests", "send_secretariat_digests"),
+            ("notify-resend-unsent", "resend_unsent_emails"),
+        )
+    },
+}
+JOBS_IN_PROCESS_THREADS = int(os.environ.get("JOBS_IN_PROCESS_THREADS", "2"))
+# Retries of a transient failure (database unreachable …): after 5, 10, 20 … seconds.
+JOB_MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", "3"))
+JOB_RETRY_BACKOFF_SECONDS = int(os.environ.get("JOB_RETRY_BACKOFF_SECONDS", "5"))
+# How long a finished job, its result and its file are kept.
+JOB_RESULT_DAYS = int(os.environ.get("JOB_RESULT_DAYS", "7"))
+# Sheet imports from this many data rows, or this many bytes, run as jobs (202 Accepted).
+IMPORT_JOB_MIN_ROWS = int(os.environ.get("IMPORT_JOB_MIN_ROWS", "2000"))
+IMPORT_JOB_MIN_BYTES = int(os.environ.get("IMPORT_JOB_MIN_BYTES", str(1024 * 1024)))
+
+# Events and webhooks (``evaluations.events``, ``evaluations.webhooks``). The event feed shows
+# events at least EVENT_FEED_DELAY_SECONDS old (a slow commit is not skipped by a reader).
+EVENT_FEED_DELAY_SECONDS = float(os.environ.get("EVENT_FEED_DELAY_SECONDS", "5"))
+# The key the webhooks' signing secrets are derived from (default: SECRET_KEY). Changing it
+# changes every secret: rotate them all then.
+WEBHOOK_SECRET_KEY = os.environ.get("WEBHOOK_SECRET_KEY", "")
+# Allow webhook URLs on private, loopback and link-local addresses (a prefecture's own
+# systems on its closed network); cloud metadata addresses stay refused.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "3"))
+WEBHOOK_READ_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_READ_TIMEOUT_SECONDS", "10"))
+# A sender holds a delivery this long; past it (the sender died) the sweep sends it again.
+WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS", "60"))
+# A delivery queued this long ago and not started is taken for lost and queued again.
+WEBHOOK_REQUEUE_SECONDS = float(os.environ.get("WEBHOOK_REQUEUE_SECONDS", "600"))
+# Attempts of a delivery, after BASE, 2×BASE, 4×BASE … seconds (50–100 % of it), at most MAX.
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "10"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+# A webhook is paused after this many failed attempts in a row, the first this long ago.
+WEBHOOK_PAUSE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_PAUSE_AFTER_FAILURES", "20"))
+WEBHOOK_PAUSE_AFTER_SECONDS = float(os.environ.get("WEBHOOK_PAUSE_AFTER_SECONDS", "21600"))
+
+# E-mail: SMTP whenever EMAIL_HOST is set (DEBUG or not); without it, e-mails are written to
+# the console (the log), not sent.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")  # STARTTLS, usually on port 587
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")  # implicit TLS, usually on port 465
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both.")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Notifications (``evaluations.notifications``): the address the links in e-mails start
+# with; how many days before a department's due date it is reminded; the hour (local time)
+# from which the day's reminders and digests go out.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+NOTIFY_DUE_SOON_DAYS = int(os.environ.get("NOTIFY_DUE_SOON_DAYS", "3"))
+NOTIFY_SEND_HOUR = int(os.environ.get("NOTIFY_SEND_HOUR", "9"))
 
 LOGGING = {
     "version": 1,
@@ -363,5 +541,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Not a line per webhook request (the deliveries' attempts are recorded).
+        "httpx": {"level": "WARNING"},
+    },
 }

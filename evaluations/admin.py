@@ -36,6 +36,7 @@ from evaluations.admin_forms import (
     conflict_text,
 )
 from evaluations.admin_views import (
+    dashboard_view,
     import_view,
     may_exchange,
     suggestion_context,
@@ -199,6 +200,8 @@ WORKFLOW_ROUND_FIELDS = (
     "opened_at",
     "closed_at",
     "published_at",
+    "department_due_date",
+    "review_due_date",
 )
 
 
@@ -239,6 +242,27 @@ class RoundAdmin(CycleAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or self.actor(request).is_superuser)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="evaluations_round_dashboard",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest, object_id: str):
+        return dashboard_view(self, request, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The change page links to the round's dashboard for those who may see it."""
+        round_ = self.get_object(request, object_id)
+        if round_ is not None and policy.allows_dashboard(self.actor(request), round_):
+            url = reverse("admin:evaluations_round_dashboard", args=[round_.pk])
+            extra_context = {**(extra_context or {}), "dashboard_url": url}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_workflow_permission(self, request) -> bool:
         return self.actor(request).is_any_secretariat
@@ -333,7 +357,7 @@ class KPIActualInline(admin.TabularInline):
         return obj is not None and obj.pk is not None and allows(request, Action.EDIT, obj)
 
     def get_fields(self, request, obj=None):
-        fields = ["kpi", "value", "as_of", "note", "version", "updated_at"]
+        fields = ["kpi", "value", "as_of", "note", "roadmap_status", "version", "updated_at"]
         return [*fields, "loaded_version"] if self.may_edit(request, obj) else fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -367,6 +391,7 @@ def save_actual(actor: Actor, evaluation: Evaluation, form, actual=None) -> KPIA
         value=data["value"],
         as_of=data.get("as_of"),
         note=data.get("note") or "",
+        roadmap_status=data.get("roadmap_status") or None,
         actual=actual,
         expected_version=data.get("loaded_version"),
     )
@@ -614,7 +639,7 @@ class KPIActualAdmin(CycleAdmin):
     their evaluation now; an actual's evaluation and KPI are fixed once it exists."""
 
     form = KPIActualForm
-    list_display = ("evaluation", "kpi", "value_label", "as_of", "note")
+    list_display = ("evaluation", "kpi", "value_label", "roadmap_status", "as_of", "note")
     list_filter = (
         "evaluation__round__plan",
         fiscal_year_list_filter("evaluation__round__fiscal_year"),
@@ -651,7 +676,16 @@ class KPIActualAdmin(CycleAdmin):
         return allowed and (obj is None or superuser or self._may_edit(request, obj))
 
     def get_fields(self, request, obj=None):
-        fields = ["evaluation", "kpi", "value", "as_of", "note", "version", "updated_at"]
+        fields = [
+            "evaluation",
+            "kpi",
+            "value",
+            "as_of",
+            "note",
+            "roadmap_status",
+            "version",
+            "updated_at",
+        ]
         if obj is not None and self.has_change_permission(request, obj):
             fields.append("loaded_version")
         return fields
@@ -698,3 +732,10 @@ class KPIActualAdmin(CycleAdmin):
     @admin.display(description=_("実績値"), ordering="value")
     def value_label(self, obj: KPIActual) -> str | None:
         return decimal_label(obj.value)
+
+
+from evaluations import (  # noqa: E402 (the pages of other modules)
+    admin_jobs,  # noqa: F401 (registers the jobs page)
+    admin_notifications,  # noqa: F401 (registers the e-mail pages)
+    admin_webhooks,  # noqa: F401 (events and webhooks pages)
+)

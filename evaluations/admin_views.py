@@ -22,11 +22,21 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from evaluations import policy
 from evaluations.admin_forms import ImportForm, TemplateForm
+from evaluations.dashboard import (
+    MISSING_ACTUAL,
+    MISSING_RATING,
+    MISSING_REASON,
+    MISSING_TARGET,
+    OVERDUE_REVIEW,
+    OVERDUE_SUBMISSION,
+    round_dashboard,
+)
 from evaluations.exchange import importer, templates
 from evaluations.exchange.columns import header_of
 from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, SheetError, read_sheet
-from evaluations.models import Evaluation, Round, RoundStatus
+from evaluations.models import Evaluation, EvaluationStatus, Round, RoundStatus
 from evaluations.policy import rounds_visible_to
 from evaluations.rating_rules import assess_kpi
 from evaluations.selectors import suggestion_for, with_target
@@ -73,6 +83,7 @@ def suggestion_context(evaluation: Evaluation) -> dict:
             target=target_value,
             direction=kpi.direction,
             target_text=target_text or "",
+            roadmap_status=actual.roadmap_status if actual else None,
         )
         rows.append(
             {
@@ -92,6 +103,53 @@ def suggestion_context(evaluation: Evaluation) -> dict:
         "rows": rows,
         "fiscal_year": long_label(evaluation.round.fiscal_year),
     }
+
+
+# --- The round's dashboard ----------------------------------------------------------------------
+
+MISSING_LABELS = {
+    MISSING_RATING: "評価が未入力",
+    MISSING_ACTUAL: "実績値のない指標",
+    MISSING_REASON: "目安と異なる評価の理由が未記入",
+    MISSING_TARGET: "今年度の目標のない指標",
+}
+OVERDUE_LABELS = {OVERDUE_SUBMISSION: "提出期限超過", OVERDUE_REVIEW: "審査期限超過"}
+
+
+def dashboard_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The round's dashboard (``evaluations.dashboard``) as a page: 404 for a round the user
+    may not see, 403 unless the user is the plan's secretariat (or a superuser)."""
+    round_ = model_admin.get_object(request, unquote(object_id))
+    if round_ is None:
+        raise Http404("その年度ラウンドはありません。")
+    policy.require_may_see_dashboard(actor_for(request), round_)
+    dashboard = round_dashboard(round_)
+    statuses = dict(EvaluationStatus.choices)
+    rows = [
+        {
+            "gaps": gaps,
+            "status": statuses.get(gaps.status, gaps.status),
+            "overdue": OVERDUE_LABELS.get(gaps.overdue or "", ""),
+            "missing": [MISSING_LABELS[key] for key in gaps.missing],
+            "url": reverse("admin:evaluations_evaluation_change", args=[gaps.evaluation_id]),
+        }
+        for gaps in dashboard.initiatives
+    ]
+    opts = model_admin.opts
+    return TemplateResponse(
+        request,
+        "admin/evaluations/round/dashboard.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": opts,
+            "original": round_,
+            "title": f"{round_} の進捗状況",
+            "dashboard": dashboard,
+            "rows": rows,
+            "change_url": reverse("admin:evaluations_round_change", args=[round_.pk]),
+            "changelist_url": reverse("admin:evaluations_round_changelist"),
+        },
+    )
 
 
 # --- The workflow buttons --------------------------------------------------------------------

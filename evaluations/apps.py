@@ -7,7 +7,10 @@ class EvaluationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from evaluations import signals  # noqa: F401  (connects the receivers)
+        from evaluations import (  # noqa: F401  (connect their receivers)
+            notifications,
+            signals,
+        )
         from evaluations.structure_rules import CHECKS
         from initiatives.services import register_structure_check
 

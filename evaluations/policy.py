@@ -15,11 +15,14 @@ answers: who may act (``PermissionDenied``, 403), then whether the record's stat
 - return and approve: the secretariat; open or closed round; submitted evaluation.
 - reopen an evaluation: the secretariat; open or closed round; approved evaluation.
 - close a round: the secretariat; open round. Reopen it: closed, or published with a reason.
+- change a round's due dates: the secretariat; any state.
+- a round's dashboard: the secretariat (and superusers); any state.
 - publish a round: the secretariat; closed round whose evaluations are all approved.
 - import a sheet: the secretariat, or editors (each row checked as an edit).
 - template: the secretariat (any department, or all), members (their own department).
 - report, export, aggregates: anyone, of what they may see.
 - revert a record to an old version from its history: the superuser.
+- e-mails sent about a plan: its secretariat; notification preferences: each user its own.
 """
 
 from enum import StrEnum
@@ -30,7 +33,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dxapi.errors import StateConflict, state_shown
-from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Round, RoundStatus
+from evaluations.models import (
+    EmailNotification,
+    Evaluation,
+    EvaluationStatus,
+    Event,
+    Job,
+    KPIActual,
+    NotificationPreference,
+    Round,
+    RoundStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from initiatives.access import Actor, may_see_who_changed
 from initiatives.fiscal_years import short_label
 from initiatives.models import Department, InitiativeDepartment, Plan
@@ -130,6 +145,95 @@ def kpi_actuals_visible_to(actor: Actor) -> QuerySet[KPIActual]:
     return KPIActual.objects.filter(evaluation__in=evaluations_visible_to(actor))
 
 
+def jobs_visible_to(actor: Actor) -> QuerySet[Job]:
+    """A caller's own jobs (its user's, or its API key's); every job of a plan for the plan's
+    secretariat (users and keys)."""
+    jobs = _limited_to_key_plan(Job.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return jobs
+    if actor.api_key is not None:
+        own = Q(api_key=actor.api_key)
+    elif actor.user is not None:
+        own = Q(requested_by=actor.user, api_key__isnull=True)
+    else:
+        return jobs.none()
+    return jobs.filter(own | Q(plan_id__in=actor.secretariat_plan_ids))
+
+
+def email_notifications_visible_to(actor: Actor) -> QuerySet[EmailNotification]:
+    """The e-mails sent about a plan (to whom, what, whether they went out): for its
+    secretariat, users and keys; every one for the superuser."""
+    sent = _limited_to_key_plan(EmailNotification.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return sent
+    return sent.filter(plan_id__in=actor.secretariat_plan_ids)
+
+
+def notification_preferences_visible_to(actor: Actor) -> QuerySet[NotificationPreference]:
+    """A user's own (an API key has none); everyone's for the superuser."""
+    if actor.is_superuser:
+        return NotificationPreference.objects.all()
+    if actor.user is None or actor.api_key is not None:
+        return NotificationPreference.objects.none()
+    return NotificationPreference.objects.filter(user=actor.user)
+
+
+def events_visible_to(actor: Actor) -> QuerySet[Event]:
+    """The events of what the actor may see: an evaluation's and its KPI actuals' when it may
+    see the evaluation (``evaluations_visible_to``), a round's when it may see the round
+    (``rounds_visible_to``): the public those of published rounds only."""
+    events = _limited_to_key_plan(Event.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return events
+    working_plans = Department.objects.filter(id__in=actor.readable_department_ids).values(
+        "plan_id"
+    )
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.readable_department_ids
+    ).values("initiative_id")
+    return events.filter(
+        Q(round__status=RoundStatus.PUBLISHED)
+        | Q(plan_id__in=actor.secretariat_plan_ids)
+        | Q(evaluation__isnull=True, kind__startswith="round.", plan_id__in=working_plans)
+        | Q(evaluation__initiative_id__in=own_initiatives)
+    )
+
+
+def evaluations_insider_ids(actor: Actor, evaluation_ids: set[int]) -> set[int]:
+    """Those of the evaluations that the actor works on (the plan's secretariat, the
+    initiative's departments), who may see who reviewed them and what they wrote
+    (``may_see_who_changed``); one query, none for the public."""
+    if not evaluation_ids:
+        return set()
+    if actor.is_superuser:
+        return set(evaluation_ids)
+    if not actor.secretariat_plan_ids and not actor.readable_department_ids:
+        return set()
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.readable_department_ids
+    ).values("initiative_id")
+    evaluations = _limited_to_key_plan(Evaluation.objects.all(), actor, "round__plan_id")
+    return set(
+        evaluations.filter(pk__in=evaluation_ids)
+        .filter(
+            Q(round__plan_id__in=actor.secretariat_plan_ids) | Q(initiative_id__in=own_initiatives)
+        )
+        .values_list("id", flat=True)
+    )
+
+
+def webhook_subscriptions_visible_to(actor: Actor) -> QuerySet[WebhookSubscription]:
+    """A plan's webhooks, for its secretariat (users and keys) only."""
+    subscriptions = _limited_to_key_plan(WebhookSubscription.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return subscriptions
+    return subscriptions.filter(plan_id__in=actor.secretariat_plan_ids)
+
+
+def webhook_deliveries_visible_to(actor: Actor) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(subscription__in=webhook_subscriptions_visible_to(actor))
+
+
 def may_see_who_changed_evaluation(actor: Actor, evaluation: Evaluation) -> bool:
     """``access.may_see_who_changed`` for an evaluation (its initiative's departments)."""
     departments = evaluation.initiative.departments.values_list("id", flat=True)  # lazy
@@ -156,6 +260,26 @@ def _is_editor(actor: Actor, evaluation: Evaluation) -> bool:
 def require_secretariat(actor: Actor, plan_id: int) -> None:
     if actor.plan_limit not in (None, plan_id) or not actor.is_secretariat_of(plan_id):
         raise PermissionDenied(_("Only the plan's secretariat may do this."))
+
+
+def require_may_change_round(actor: Actor, round_: Round) -> None:
+    """A round's own fields (its due dates), in any state: the plan's secretariat."""
+    require_secretariat(actor, round_.plan_id)
+
+
+def require_may_see_dashboard(actor: Actor, round_: Round) -> None:
+    """A round's dashboard (who has not submitted, what is missing): the plan's secretariat
+    (users and keys) and superusers. Callers look the round up among ``rounds_visible_to``
+    first, so that a round the actor may not see is a 404."""
+    require_secretariat(actor, round_.plan_id)
+
+
+def allows_dashboard(actor: Actor, round_: Round) -> bool:
+    try:
+        require_may_see_dashboard(actor, round_)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def require_editor(actor: Actor, evaluation: Evaluation) -> None:

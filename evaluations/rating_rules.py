@@ -18,9 +18,20 @@ The suggestion follows the achievement ratio *as displayed*, to 0.01 % (``RATIO_
 So a KPI at 79.996 % displays as 80.00 % and is B; one at 100.004 % displays as 100.00 % and is
 B (100.005 % displays as 100.01 % and is A); and two KPIs at 70 % and 90 % make 80.00 %, B.
 
+A roadmap KPI (ロードマップ: its target of the year is qualitative, the year's milestone) has no
+ratio; its actual records whether the milestone is ahead, on track or behind
+(``KPIActual.roadmap_status``), which scores +1, 0 or -1 (``ROADMAP_SCORES``):
+
+4. A roadmap KPI with a status suggests A when ahead of the roadmap, B on it, C behind it. A
+   status on a KPI whose target of the year is numeric, or that has none, counts for nothing.
+5. An evaluation none of whose KPIs has a ratio follows its roadmap KPIs: the sum of their
+   scores above 0 (more ahead than behind) suggests A, 0 B, below 0 C. Numbers come first:
+   with a ratio, the roadmap KPIs do not change the suggestion.
+
 The rule exists twice, built from the same constants: in ``Decimal`` for one evaluation
-(``assess_kpi``, ``suggest_rating``, ``rating_for_ratio``), and in SQL for filtering lists of
-evaluations (``kpi_ratio_sql``, ``mean_ratio_sql``, ``rating_sql``, used by
+(``assess_kpi``, ``suggest_rating``, ``rating_for_ratio``, ``rating_for_roadmap``), and in SQL
+for filtering lists of evaluations (``kpi_ratio_sql``, ``mean_ratio_sql``,
+``roadmap_score_sql``, ``roadmap_sum_sql``, ``rating_sql``, used by
 ``selectors.with_suggestion``). ``tests/test_suggestion_rule.py`` holds them equal on SQLite
 and PostgreSQL.
 """
@@ -30,15 +41,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 
-from django.db.models import Case, CharField, Count, DecimalField, F, Func, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.translation import gettext_lazy
 
-from evaluations.models import Rating
+from evaluations.models import Rating, RoadmapStatus
 from initiatives.models import KPIDirection
 
 B_THRESHOLD = Decimal("0.8")
 FULL = Decimal("1")
 RATIO_PLACES = Decimal("0.0001")
+# A roadmap KPI's score by its status (rule 4); an evaluation's roadmap score is their sum.
+ROADMAP_SCORES: dict[str, int] = {
+    RoadmapStatus.AHEAD: 1,
+    RoadmapStatus.ON_TRACK: 0,
+    RoadmapStatus.BEHIND: -1,
+}
 
 # Enough significant digits that a quotient of two values of 20 digits (the model fields'
 # ``max_digits``) is exact well past the 4th decimal place, so rounding it there is exact.
@@ -62,6 +91,8 @@ class KPIAssessment:
     ratio: Decimal | None
     rating: Rating | None
     reason: str = ""
+    # A roadmap KPI's score (``ROADMAP_SCORES``), or an evaluation's sum of them.
+    roadmap_score: int | None = None
 
     @property
     def ratio_display(self) -> Decimal | None:
@@ -79,12 +110,27 @@ def rating_for_ratio(ratio: Decimal) -> Rating:
     return Rating.C
 
 
+def rating_for_roadmap(score: int) -> Rating:
+    """The rating of a roadmap score: above 0 (ahead) is A, 0 (on track) B, below 0 C."""
+    if score > 0:
+        return Rating.A
+    if score == 0:
+        return Rating.B
+    return Rating.C
+
+
 NO_ACTUAL = gettext_lazy("No actual value has been entered yet.")
 QUALITATIVE_TARGET = gettext_lazy("The target is qualitative: judge against the roadmap.")
 NO_TARGET = gettext_lazy("The KPI has no target for this fiscal year.")
 NO_RATIO = gettext_lazy("No ratio can be computed (the denominator is 0 or less).")
 NO_KPI = gettext_lazy("The initiative has no KPI: judge against the roadmap.")
 NO_NUMERIC_KPI = gettext_lazy("No KPI of this evaluation can be measured against a number.")
+ROADMAP_REASONS = {
+    RoadmapStatus.AHEAD: gettext_lazy("Ahead of the year's roadmap milestone."),
+    RoadmapStatus.ON_TRACK: gettext_lazy("On track with the year's roadmap milestone."),
+    RoadmapStatus.BEHIND: gettext_lazy("Behind the year's roadmap milestone."),
+}
+BY_ROADMAP = gettext_lazy("No KPI has a ratio: suggested from the roadmap milestones.")
 
 
 def assess_kpi(
@@ -93,11 +139,17 @@ def assess_kpi(
     target: Decimal | None,
     direction: str = KPIDirection.HIGHER,
     target_text: str = "",
+    roadmap_status: str | None = None,
 ) -> KPIAssessment:
     """Achievement ratio of one KPI in one year, as displayed: actual / target, or
     target / actual when lower is better. ``target_text`` tells a qualitative target from
-    no target at all, for the reason given when there is no ratio."""
+    no target at all, for the reason given when there is no ratio; against a qualitative
+    target (the year's roadmap milestone) ``roadmap_status`` gives the rating (rule 4)."""
     if target is None:
+        if target_text and roadmap_status in ROADMAP_SCORES:
+            score = ROADMAP_SCORES[roadmap_status]
+            reason = str(ROADMAP_REASONS[RoadmapStatus(roadmap_status)])
+            return KPIAssessment(None, rating_for_roadmap(score), reason, roadmap_score=score)
         return KPIAssessment(None, None, str(QUALITATIVE_TARGET if target_text else NO_TARGET))
     if actual is None:
         return KPIAssessment(None, None, str(NO_ACTUAL))
@@ -114,13 +166,18 @@ def suggest_rating(
     assessments: Iterable[KPIAssessment], *, kpi_count: int | None = None
 ) -> KPIAssessment:
     """The evaluation's suggestion: the mean of the displayed ratios of the KPIs that have
-    one, as displayed. Without any, the reason is the KPIs' own when they agree; with no
-    assessment at all (``kpi_count`` KPIs, none with an actual), that no actual was entered
-    yet, or that the initiative has no KPI."""
+    one, as displayed. Without any, the sum of the roadmap KPIs' scores (rule 5); without
+    those either, the reason is the KPIs' own when they agree; with no assessment at all
+    (``kpi_count`` KPIs, none with an actual), that no actual was entered yet, or that the
+    initiative has no KPI."""
     assessments = list(assessments)
     ratios = [displayed(item.ratio) for item in assessments if item.ratio is not None]
     if not assessments and kpi_count is not None:
         return KPIAssessment(None, None, str(NO_ACTUAL if kpi_count else NO_KPI))
+    scores = [item.roadmap_score for item in assessments if item.roadmap_score is not None]
+    if not ratios and scores:
+        total = sum(scores)
+        return KPIAssessment(None, rating_for_roadmap(total), str(BY_ROADMAP), roadmap_score=total)
     if not ratios:
         reasons = {item.reason for item in assessments}
         if len(reasons) == 1:
@@ -200,12 +257,43 @@ def mean_ratio_sql(ratio: str) -> RoundedRatio:
     return RoundedRatio(Sum(ratio, output_field=ratio_field()), Count(ratio))
 
 
-def rating_sql(ratio: str) -> Case:
-    """``rating_for_ratio`` in SQL, for the displayed ratio named ``ratio``: NULL without one."""
+def roadmap_score_sql(*, status: str, target: str) -> Case:
+    """``assess_kpi(...).roadmap_score`` in SQL, from the paths of the actual's roadmap status
+    and of the numeric target of a target row that exists (so its text is the milestone when
+    it has no number): NULL for a numeric target or no status."""
+    qualitative = Q(**{f"{target}__isnull": True})
+    return Case(
+        *(
+            When(qualitative & Q(**{status: value}), then=Value(score))
+            for value, score in ROADMAP_SCORES.items()
+        ),
+        default=None,
+        output_field=IntegerField(),
+    )
+
+
+def roadmap_sum_sql(score: str) -> Sum:
+    """``suggest_rating(...).roadmap_score`` in SQL: the aggregate over the rows of roadmap
+    scores named ``score`` (NULL when none has one)."""
+    return Sum(score, output_field=IntegerField())
+
+
+def rating_sql(ratio: str, roadmap: str | None = None) -> Case:
+    """``rating_for_ratio`` in SQL, for the displayed ratio named ``ratio``; without one,
+    ``rating_for_roadmap`` of the roadmap score named ``roadmap`` (rule 5); NULL without
+    either."""
+    by_roadmap = []
+    if roadmap is not None:
+        by_roadmap = [
+            When(**{f"{roadmap}__gt": 0}, then=Value(Rating.A)),
+            When(**{roadmap: 0}, then=Value(Rating.B)),
+            When(**{f"{roadmap}__lt": 0}, then=Value(Rating.C)),
+        ]
     return Case(
         When(**{f"{ratio}__gt": FULL}, then=Value(Rating.A)),
         When(**{f"{ratio}__gte": B_THRESHOLD}, then=Value(Rating.B)),
         When(**{f"{ratio}__isnull": False}, then=Value(Rating.C)),
+        *by_roadmap,
         default=None,
         output_field=CharField(),
     )

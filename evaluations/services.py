@@ -26,13 +26,15 @@ from dxapi.versions import (
     VersionRequired,
     claim_version,
 )
-from evaluations import policy
+from evaluations import events, policy
 from evaluations.models import (
     EVALUATION_EDITABLE_FIELDS,
     RATED,
     Evaluation,
     EvaluationStatus,
+    EventKind,
     KPIActual,
+    RoadmapStatus,
     Round,
     RoundStatus,
 )
@@ -40,7 +42,7 @@ from evaluations.policy import Action, WorkflowConflict
 from evaluations.selectors import suggestion_for
 from initiatives.access import Actor
 from initiatives.fiscal_years import fiscal_year_bounds, short_label
-from initiatives.models import KPI, Initiative, Plan
+from initiatives.models import KPI, Initiative, KPITarget, Plan
 
 __all__ = [
     "ANY_VERSION",
@@ -132,7 +134,9 @@ def evaluation_update(
     evaluation_changes_validate(data)
     for name, value in data.items():
         setattr(evaluation, name, value)
-    return _save(evaluation, list(data), reason, expected_version=expected_version)
+    evaluation = _save(evaluation, list(data), reason, expected_version=expected_version)
+    events.record(EventKind.EVALUATION_UPDATED, evaluation, actor=actor)
+    return evaluation
 
 
 @transaction.atomic
@@ -161,12 +165,14 @@ def evaluation_submit(
     evaluation.status = EvaluationStatus.SUBMITTED
     evaluation.submitted_by = actor.user
     evaluation.submitted_at = timezone.now()
-    return _save(
+    evaluation = _save(
         evaluation,
         ["status", "submitted_by", "submitted_at"],
         "submit",
         expected_version=expected_version,
     )
+    events.record(EventKind.EVALUATION_SUBMITTED, evaluation, actor=actor)
+    return evaluation
 
 
 def _required_text(name: str, text: str, message: str) -> None:
@@ -187,12 +193,14 @@ def evaluation_return(
     _required_text("comment", comment, _("Say why the evaluation is returned."))
     evaluation.status = EvaluationStatus.RETURNED
     evaluation.review_comment = comment
-    return _save(
+    evaluation = _save(
         evaluation,
         ["status", "review_comment"],
         f"return: {comment}",
         expected_version=expected_version,
     )
+    events.record(EventKind.EVALUATION_RETURNED, evaluation, actor=actor, comment=comment)
+    return evaluation
 
 
 @transaction.atomic
@@ -207,12 +215,14 @@ def evaluation_approve(
     evaluation.status = EvaluationStatus.APPROVED
     evaluation.approved_by = actor.user
     evaluation.approved_at = timezone.now()
-    return _save(
+    evaluation = _save(
         evaluation,
         ["status", "approved_by", "approved_at"],
         "approve",
         expected_version=expected_version,
     )
+    events.record(EventKind.EVALUATION_APPROVED, evaluation, actor=actor)
+    return evaluation
 
 
 @transaction.atomic
@@ -230,24 +240,35 @@ def evaluation_reopen(
     evaluation.review_comment = reason
     evaluation.approved_by = None
     evaluation.approved_at = None
-    return _save(
+    evaluation = _save(
         evaluation,
         ["status", "review_comment", "approved_by", "approved_at"],
         f"reopen: {reason}",
         expected_version=expected_version,
     )
+    events.record(EventKind.EVALUATION_REOPENED, evaluation, actor=actor, comment=reason)
+    return evaluation
 
 
 def kpi_actual_validate(
-    kpi: KPI, evaluation: Evaluation, value: Decimal | None, as_of: date | None, note: str = ""
+    kpi: KPI,
+    evaluation: Evaluation,
+    value: Decimal | None,
+    as_of: date | None,
+    note: str = "",
+    roadmap_status: str | None = None,
 ):
     """The one check of a KPI actual at every door. An actual may have no value yet (being
-    tallied) when its note says so."""
+    tallied) when its note says so, or when it records a roadmap KPI's status."""
     errors = {}
     if kpi.initiative_id != evaluation.initiative_id:
         errors["kpi"] = _("The KPI does not belong to the evaluation's initiative.")
+    if roadmap_status is not None:
+        roadmap_error = _roadmap_status_error(kpi, evaluation.round.fiscal_year, roadmap_status)
+        if roadmap_error:
+            errors["roadmap_status"] = roadmap_error
     if value is None:
-        if not note.strip():
+        if not note.strip() and roadmap_status is None:
             errors["value"] = _(
                 "Give the value, or leave it empty and say why in the note (e.g. 集計中)."
             )
@@ -268,6 +289,20 @@ def kpi_actual_validate(
         raise ValidationError(errors)
 
 
+def _roadmap_status_error(kpi: KPI, fiscal_year: int, status: str) -> str:
+    """Why ``status`` may not be recorded for the KPI in that year ("" if it may): only a KPI
+    whose target of the year is qualitative (the year's roadmap milestone) has one."""
+    if status not in RoadmapStatus.values:
+        return _("Not a roadmap status: use ahead, on_track or behind.")
+    target = KPITarget.objects.filter(kpi=kpi, fiscal_year=fiscal_year).values("value").first()
+    if target is None or target["value"] is not None:
+        return _(
+            "Only a KPI whose %(year)s target is qualitative (a roadmap milestone) takes a "
+            "roadmap status."
+        ) % {"year": short_label(fiscal_year)}
+    return ""
+
+
 @transaction.atomic
 def kpi_actual_save(
     *,
@@ -277,24 +312,27 @@ def kpi_actual_save(
     value: Decimal | None,
     as_of: date | None = None,
     note: str = "",
+    roadmap_status: str | None = None,
     actual: KPIActual | None = None,
     expected_version: Precondition | int | None = None,
 ) -> KPIActual:
     """Create or update (``actual`` given, at ``expected_version``) a KPI actual of an
-    evaluation that the actor may edit."""
+    evaluation that the actor may edit; ``roadmap_status`` as given (None clears it)."""
     evaluation = _locked(evaluation)
     policy.require(actor, Action.EDIT, evaluation)
-    kpi_actual_validate(kpi, evaluation, value, as_of, note)
+    kpi_actual_validate(kpi, evaluation, value, as_of, note, roadmap_status)
     if actual is None:
         if KPIActual.objects.filter(evaluation=evaluation, kpi=kpi).exists():
             raise ValidationError({"kpi": _("This KPI already has an actual in this evaluation.")})
         actual = KPIActual(evaluation=evaluation, kpi=kpi)
     actual.value, actual.as_of, actual.note = value, as_of, note
+    actual.roadmap_status = roadmap_status
     actual.full_clean(validate_unique=False)
     if actual.pk is not None:
         claim_version(actual, expected_version)
     actual._change_reason = "update" if actual.pk else "create"
     actual.save()
+    events.record(EventKind.KPI_ACTUAL_CHANGED, evaluation, actor=actor, actual=actual)
     return actual
 
 
@@ -307,12 +345,35 @@ def kpi_actual_delete(
     claim_version(actual, expected_version)
     actual._change_reason = "delete"
     actual.delete()
+    events.record(EventKind.KPI_ACTUAL_CHANGED, evaluation, actor=actor, deleted=actual)
+
+
+ROUND_DATE_FIELDS = ("department_due_date", "review_due_date")
+
+
+def round_dates_validate(department_due_date: date | None, review_due_date: date | None) -> None:
+    """The review is not due before the departments' submissions (the same day is allowed)."""
+    if department_due_date and review_due_date and review_due_date < department_due_date:
+        message = _("The review due date cannot be before the department due date (%(date)s).") % {
+            "date": department_due_date.isoformat()
+        }
+        raise ValidationError({"review_due_date": message})
 
 
 @transaction.atomic
-def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
-    """Open a fiscal year's round and give every initiative of the plan a draft evaluation."""
+def round_open(
+    *,
+    actor: Actor,
+    plan: Plan,
+    fiscal_year: int,
+    department_due_date: date | None = None,
+    review_due_date: date | None = None,
+) -> Round:
+    """Open a fiscal year's round, with its due dates if given, and give every initiative of
+    the plan a draft evaluation. Targets for the year are not required: the round's
+    dashboard shows the KPIs that have none."""
     policy.require_secretariat(actor, plan.pk)
+    round_dates_validate(department_due_date, review_due_date)
     Plan.objects.select_for_update().filter(pk=plan.pk).first()  # the period stays put
     if not plan.covers(fiscal_year):
         message = _(
@@ -327,7 +388,12 @@ def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
             state_label=existing.get_status_display(),
         )
     round_ = Round(
-        plan=plan, fiscal_year=fiscal_year, status=RoundStatus.OPEN, opened_at=timezone.now()
+        plan=plan,
+        fiscal_year=fiscal_year,
+        status=RoundStatus.OPEN,
+        opened_at=timezone.now(),
+        department_due_date=department_due_date,
+        review_due_date=review_due_date,
     )
     round_._change_reason = "open"
     round_.save()
@@ -340,6 +406,7 @@ def round_open(*, actor: Actor, plan: Plan, fiscal_year: int) -> Round:
         default_user=actor.user,
         default_change_reason="round opened",
     )
+    events.record(EventKind.ROUND_OPENED, round_, actor=actor)
     return round_
 
 
@@ -350,11 +417,33 @@ def _round_save(round_: Round, fields: list[str], reason: str) -> Round:
 
 
 @transaction.atomic
+def round_update(*, actor: Actor, round_: Round, data: dict[str, Any]) -> Round:
+    """Set, change or clear (None) a round's due dates, in any state: the plan's secretariat
+    only. Each change is kept in the round's history, its reason naming the new dates; a
+    change to nothing writes nothing."""
+    round_ = _locked_round(round_.pk)
+    policy.require_may_change_round(actor, round_)
+    unknown = sorted(set(data) - set(ROUND_DATE_FIELDS))
+    if unknown:
+        raise ValidationError({name: _("This field cannot be changed here.") for name in unknown})
+    after = {name: data.get(name, getattr(round_, name)) for name in ROUND_DATE_FIELDS}
+    round_dates_validate(**after)
+    changed = [name for name in ROUND_DATE_FIELDS if after[name] != getattr(round_, name)]
+    if not changed:
+        return round_
+    for name in changed:
+        setattr(round_, name, after[name])
+    shown = ", ".join(f"{name} {after[name] or '-'}" for name in changed)
+    return _round_save(round_, changed, f"due dates: {shown}")
+
+
+@transaction.atomic
 def round_close(*, actor: Actor, round_: Round) -> Round:
     """Stop data entry; review (return, approve, reopen) goes on."""
     round_ = _locked_round(round_.pk)
     policy.require(actor, Action.CLOSE, round_)
     round_.status, round_.closed_at = RoundStatus.CLOSED, timezone.now()
+    events.record(EventKind.ROUND_CLOSED, round_, actor=actor)
     return _round_save(round_, ["status", "closed_at"], "close")
 
 
@@ -367,6 +456,7 @@ def round_reopen(*, actor: Actor, round_: Round, reason: str = "") -> Round:
     policy.require(actor, Action.REOPEN, round_)
     policy.require_reason_to_reopen(round_, reason)
     round_.status, round_.published_at = RoundStatus.OPEN, None
+    events.record(EventKind.ROUND_REOPENED, round_, actor=actor)
     return _round_save(
         round_, ["status", "published_at"], f"reopen: {reason}" if reason.strip() else "reopen"
     )
@@ -391,4 +481,5 @@ def round_publish(*, actor: Actor, round_: Round) -> Round:
             state_label=round_.get_status_display(),
         )
     round_.status, round_.published_at = RoundStatus.PUBLISHED, timezone.now()
+    events.record(EventKind.ROUND_PUBLISHED, round_, actor=actor)
     return _round_save(round_, ["status", "published_at"], "publish")

@@ -14,10 +14,14 @@ selectors that scope every queryset, the permission classes and the services all
 - anyone else: published rounds only.
 """
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 
 from initiatives.models import (
     ApiKey,
@@ -25,6 +29,7 @@ from initiatives.models import (
     Department,
     DepartmentMembership,
     DepartmentRole,
+    api_key_cache_name,
 )
 
 User = AbstractBaseUser | AnonymousUser
@@ -97,6 +102,35 @@ def actor_for_user(user: User | None) -> Actor:
         editor_department_ids=editors,
         viewer_department_ids=viewers,
     )
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def resolve_api_key(key: str) -> ApiKey:
+    """The usable (not revoked) key whose secret is ``key``, else ``ApiKey.DoesNotExist``;
+    expiry is the caller's to check.
+
+    Resolved keys are cached for ``API_KEY_CACHE_SECONDS`` under their prefix, with the
+    SHA-256 of the whole key they were verified with: only that same key is answered from the
+    cache, any other secret for the prefix is checked against the database. A change to the
+    key replaces the entry with a marker (``models.forget_api_keys``) that keeps it out of
+    the cache until the marker expires."""
+    prefix = key.partition(".")[0]
+    seconds = settings.API_KEY_CACHE_SECONDS
+    if seconds <= 0 or not prefix:
+        return ApiKey.objects.get_from_key(key)
+    digest = _digest(key)
+    name = api_key_cache_name(prefix)
+    cached = cache.get(name)
+    if isinstance(cached, dict) and hmac.compare_digest(cached["digest"], digest):
+        return ApiKey.from_db("default", list(cached["fields"]), list(cached["fields"].values()))
+    api_key = ApiKey.objects.get_from_key(key)
+    if cached is None:  # not after a change (the marker): the database's answer may be older
+        fields = {f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.concrete_fields}
+        cache.add(name, {"digest": digest, "fields": fields}, seconds)
+    return api_key
 
 
 def actor_for_api_key(key: ApiKey) -> Actor:

@@ -731,7 +731,14 @@ class KPITargetInline(PolicyInline):
 
 @admin.register(KPI)
 class KPIAdmin(StructureAdmin):
-    list_display = ("initiative_number", "name", "unit", "is_cumulative", "direction")
+    list_display = (
+        "initiative_number",
+        "name",
+        "unit",
+        "is_cumulative",
+        "direction",
+        "baseline_label",
+    )
     list_display_links = ("name",)
     list_filter = (
         "initiative__plan",
@@ -748,6 +755,13 @@ class KPIAdmin(StructureAdmin):
     @admin.display(description=_("取組番号"), ordering="initiative__number")
     def initiative_number(self, obj: KPI) -> int:
         return obj.initiative.number
+
+    @admin.display(description=_("基準値"), ordering="baseline_year")
+    def baseline_label(self, obj: KPI) -> str | None:
+        """``850（R4）``: the baseline value and its year."""
+        if obj.baseline_value is None:
+            return None
+        return f"{decimal_label(obj.baseline_value)}（{obj.baseline_year_label}）"
 
 
 @admin.register(KPITarget)

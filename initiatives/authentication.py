@@ -5,6 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from dxapi.middleware import set_current_api_key
+from initiatives.access import resolve_api_key
 from initiatives.models import ApiKey
 
 KEYWORD = "Api-Key"
@@ -13,7 +14,8 @@ KEYWORD = "Api-Key"
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """Authenticates a request by its key; the request's ``auth`` is the ``ApiKey``.
 
-    Keys are stored hashed, and revoked or expired keys are refused with 401.
+    Keys are stored hashed, and revoked or expired keys are refused with 401. A resolved key
+    is cached briefly (``access.resolve_api_key``); a change to it clears the cache at once.
     """
 
     def authenticate(self, request):
@@ -23,7 +25,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = key.strip()
         try:
-            api_key = ApiKey.objects.get_from_key(key)
+            api_key = resolve_api_key(key)
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if api_key.has_expired:

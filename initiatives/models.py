@@ -1,11 +1,13 @@
 """The structure of a DX promotion plan: plan, pillars, policy areas, initiatives, KPIs."""
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from dxapi.history import tracked
 from dxapi.numbers import plain_decimal
@@ -224,6 +226,12 @@ class KPI(models.Model):
     direction = models.CharField(
         _("方向"), max_length=10, choices=KPIDirection.choices, default=KPIDirection.HIGHER
     )
+    baseline_value = models.DecimalField(
+        _("基準値"), max_digits=20, decimal_places=4, null=True, blank=True
+    )
+    baseline_year = models.PositiveSmallIntegerField(
+        _("基準値の年度"), null=True, blank=True, help_text=_("基準値を測った年度（例: 2022）")
+    )
 
     history = tracked()
 
@@ -236,10 +244,26 @@ class KPI(models.Model):
             models.CheckConstraint(
                 condition=Q(direction__in=KPIDirection.values), name="kpi_direction_valid"
             ),
+            # A baseline is a value of a fiscal year: both, or neither.
+            models.CheckConstraint(
+                condition=Q(baseline_value__isnull=True, baseline_year__isnull=True)
+                | (
+                    Q(baseline_value__isnull=False)
+                    & Q(baseline_year__gte=MIN_FISCAL_YEAR, baseline_year__lte=MAX_FISCAL_YEAR)
+                ),
+                name="kpi_baseline_value_and_year",
+                violation_error_message=_(
+                    "A baseline is a value and its fiscal year: give both, or neither."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    @property
+    def baseline_year_label(self) -> str | None:
+        return None if self.baseline_year is None else short_label(self.baseline_year)
 
 
 class KPITarget(models.Model):
@@ -341,10 +365,47 @@ class ApiKeyRole(models.TextChoices):
 API_KEY_DEPARTMENT_ROLES = (ApiKeyRole.EDITOR, ApiKeyRole.VIEWER)
 
 
+def api_key_cache_name(prefix: str) -> str:
+    """The cache entry of a resolved key (``access.api_key_from_cache``)."""
+    return f"api-key:{prefix}"
+
+
+def forget_api_keys(prefixes: list[str]) -> None:
+    """Drop the keys' cached resolutions, now and once the transaction commits; until
+    ``API_KEY_CACHE_SECONDS`` have passed, a marker left in their place stops a request that
+    read a key before the change from caching it again."""
+
+    def forget() -> None:
+        timeout = max(settings.API_KEY_CACHE_SECONDS, 1)
+        cache.set_many({api_key_cache_name(prefix): FORGOTTEN for prefix in prefixes}, timeout)
+
+    if prefixes:
+        forget()
+        transaction.on_commit(forget)
+
+
+# The value a changed key's cache entry holds (see ``forget_api_keys``).
+FORGOTTEN = "forgotten"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        """An update (a bulk revocation) clears the keys' cached resolutions too."""
+        prefixes = list(self.values_list("prefix", flat=True))
+        count = super().update(**kwargs)
+        forget_api_keys(prefixes)
+        return count
+
+
 class ApiKey(AbstractAPIKey):
     """A key for another government system, within one plan, with a role: the plan's
     secretariat, a department's editor or viewer (bound to one department, or unbound: every
-    department of the plan), or a reader of what the public reads."""
+    department of the plan), or a reader of what the public reads.
+
+    A resolved key is cached (``access.api_key_from_cache``); every change to a key (saved,
+    updated in bulk, deleted, also by cascade) clears it at once."""
+
+    objects = APIKeyManager.from_queryset(ApiKeyQuerySet)()
 
     plan = models.ForeignKey(
         Plan, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("計画")
@@ -385,3 +446,9 @@ class ApiKey(AbstractAPIKey):
             )
         if self.plan_id is not None and self.department.plan_id != self.plan_id:
             raise ValidationError({"department": _("The department belongs to another plan.")})
+
+
+@receiver([models.signals.post_save, models.signals.post_delete], sender=ApiKey)
+def _forget_changed_api_key(sender, instance: ApiKey, created: bool = False, **kwargs) -> None:
+    if not created:  # a new key has nothing cached
+        forget_api_keys([instance.prefix])

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
 from initiatives.access import Actor
+from initiatives.fiscal_years import short_label
 from initiatives.models import (
     KPI,
     Department,
@@ -72,6 +73,27 @@ def require_may_create_structure(actor: Actor) -> None:
         raise PermissionDenied(_("Only a plan's secretariat may change structure."))
 
 
+def _validate_kpi_baseline(instance: models.Model) -> None:
+    """A KPI's baseline is a value of a fiscal year (both, or neither), not after the plan's
+    last year: targets across the plan period are measured from it."""
+    if not isinstance(instance, KPI):
+        return
+    value, year = instance.baseline_value, instance.baseline_year
+    errors = {}
+    if value is not None and year is None:
+        errors["baseline_year"] = _("Give the baseline's fiscal year too.")
+    elif year is not None and value is None:
+        errors["baseline_value"] = _("Give the baseline value too.")
+    elif year is not None:
+        plan = instance.initiative.plan
+        if year > plan.end_year:
+            errors["baseline_year"] = _(
+                "Must not be after the plan's last fiscal year (%(year)s)."
+            ) % {"year": short_label(plan.end_year)}
+    if errors:
+        raise ValidationError(errors)
+
+
 def _validate_same_plan(instance: models.Model) -> None:
     errors = {}
     if isinstance(instance, Initiative):
@@ -94,6 +116,7 @@ def structure_save(
     responsible departments."""
     require_may_change(actor, instance)
     _validate_same_plan(instance)
+    _validate_kpi_baseline(instance)
     instance.full_clean()
     for check in _structure_checks:
         check(instance)

@@ -1,16 +1,21 @@
 """Plain helpers shared by the test modules: clients for users and API keys, department
 members, the R7 round, evaluation URLs, ``If-Match`` headers and the model lists."""
 
+import contextlib
 import io
+import os
 import subprocess
 import sys
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from evaluations.exchange.columns import COLUMNS
-from evaluations.models import Evaluation, KPIActual, Round, RoundStatus
+from evaluations.models import Evaluation, Job, JobKind, JobState, KPIActual, Round, RoundStatus
 from initiatives.models import (
     KPI,
     ApiKey,
@@ -133,3 +138,43 @@ def progress_csv(
     handle = io.BytesIO(text.encode(encoding))
     handle.name = name
     return handle
+
+
+def finished_export_job(plan, requested_by=None) -> Job:
+    """An export job of the plan that has made its file (a CSV of one row)."""
+    job = Job.objects.create(
+        kind=JobKind.TABLE_EXPORT,
+        plan=plan,
+        requested_by=requested_by,
+        state=JobState.SUCCEEDED,
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    job.result_file.save("departments.csv", ContentFile(b"id\n1\n"))
+    return job
+
+
+# A Redis database the tests may empty (the job queue's broker, the shared cache of several
+# processes); the tests that need it are skipped where Redis does not answer.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/6")
+
+
+def redis_available() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def as_one_request():
+    """For a view or authentication class called without the middleware: the API key it names
+    for logs and history is forgotten afterwards, as ``RequestIDMiddleware`` does."""
+    from dxapi.middleware import current_api_key, set_current_api_key
+
+    before = current_api_key()
+    try:
+        yield
+    finally:
+        set_current_api_key(before)

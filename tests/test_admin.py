@@ -19,7 +19,18 @@ from django.test import Client
 from django.urls import reverse
 
 from evaluations import services
-from evaluations.models import Evaluation, KPIActual, Round
+from evaluations.models import (
+    EmailNotification,
+    Evaluation,
+    Event,
+    Job,
+    KPIActual,
+    NotificationPreference,
+    Round,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from initiatives.access import actor_for_user
 from initiatives.models import (
     KPI,
@@ -40,14 +51,23 @@ from tests.admin_fixtures import (
     other_plan,
     other_secretariat_user,
 )
-from tests.helpers import ACCESS_MODELS, PLAN_MODELS
+from tests.helpers import ACCESS_MODELS, PLAN_MODELS, finished_export_job
 
 __all__ = ["other_plan", "other_secretariat_user"]
 
 ADMIN_MODELS: list[type[Model]] = [
     *(model for model in PLAN_MODELS if model is not InitiativeDepartment),
     *ACCESS_MODELS,
+    Job,
+    EmailNotification,
+    NotificationPreference,
+    Event,
+    WebhookSubscription,
+    WebhookDelivery,
+    WebhookAttempt,
 ]
+# Made by the service (events, deliveries and their attempts), never by hand.
+NO_ADD_PAGE = (Job, EmailNotification, Event, WebhookDelivery, WebhookAttempt)
 LAST_INITIATIVE_TITLE = "学術研究機関等との連携によるヒューマンインタフェースの研究開発の推進"
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +84,24 @@ def plan_data(django_user_model) -> None:
     )
     SecretariatMembership.objects.create(user=member, plan=plan)
     ApiKey.objects.create_key(name="system", plan=plan)
+    finished_export_job(plan, requested_by=member)
+    NotificationPreference.objects.create(user=member, kind="digest", enabled=False)
+    EmailNotification.objects.create(
+        kind="digest",
+        key="plan:1:day:2026-04-01",
+        recipient=member,
+        address="m@example.jp",
+        subject="件名",
+        body="本文",
+        plan=plan,
+    )
+    round_ = Round.objects.get(plan=plan, fiscal_year=2024)
+    event = Event.objects.create(kind="round.published", plan=plan, round=round_)
+    webhook = WebhookSubscription.objects.create(
+        plan=plan, url="https://93.184.215.14/hook", secret_salt="admin"
+    )
+    delivery = WebhookDelivery.objects.create(subscription=webhook, event=event, webhook_id="m1")
+    WebhookAttempt.objects.create(delivery=delivery, status_code=200, response_excerpt="ok")
 
 
 def admin_url(model: type[Model], view: str, *args: object) -> str:
@@ -131,7 +169,10 @@ def test_change_and_add_pages_render(admin_client: Client, plan_data, model: typ
     obj = model.objects.order_by("pk").last()
 
     assert admin_client.get(admin_url(model, "change", obj.pk)).status_code == 200
-    assert admin_client.get(admin_url(model, "add")).status_code == 200
+    # Jobs are made by imports and exports, never by hand.
+    assert admin_client.get(admin_url(model, "add")).status_code == (
+        403 if model in NO_ADD_PAGE else 200
+    )
 
 
 def test_initiative_search_by_number_and_title(admin_client: Client, plan_data) -> None:

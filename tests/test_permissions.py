@@ -15,13 +15,23 @@ something still referenced is 409 with nothing deleted.
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from evaluations.api.urls import router as cycle_router
-from evaluations.models import Evaluation, EvaluationStatus, Round
+from evaluations.models import (
+    Evaluation,
+    EvaluationStatus,
+    Event,
+    NotificationKind,
+    NotificationPreference,
+    Round,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from initiatives.api.urls import router as structure_router
 from initiatives.models import (
     KPI,
@@ -33,7 +43,7 @@ from initiatives.models import (
     PolicyArea,
 )
 from tests.conftest import PLAN_CODE, error_attrs, initiative
-from tests.helpers import PLAN_MODELS, if_match, key_client, open_r7
+from tests.helpers import PLAN_MODELS, finished_export_job, if_match, key_client, open_r7
 
 # The API routes of both apps.
 REGISTRY = [*structure_router.registry, *cycle_router.registry]
@@ -123,9 +133,38 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
     ),
     ("evaluation-reopen", "POST", "no If-Match"): review_precondition(428),
     ("evaluation-reopen", "POST", "stale If-Match"): review_precondition(412),
+    # A job the department editor started (an export): its own, and its plan's secretariat's.
+    ("job-list", "GET", ""): roles(200, anonymous=401),
+    ("job-detail", "GET", ""): roles(
+        404, anonymous=401, editor=200, secretariat=200, secretariat_key=200
+    ),
+    ("job-detail", "DELETE", ""): roles(405, anonymous=401),
+    ("job-file", "GET", ""): roles(404, anonymous=401, editor=200, secretariat=200),
+    # The event feed (each sees the events of what it may see), and the plan's webhooks: the
+    # secretariat's alone (others see none: 404; may not create one: 403).
+    ("event-list", "GET", ""): every(200),
+    ("webhook-list", "GET", ""): roles(200, anonymous=401),
+    ("webhook-list", "POST", ""): roles(403, anonymous=401, secretariat=201),
+    ("webhook-detail", "GET", ""): roles(404, anonymous=401, secretariat=200),
+    ("webhook-detail", "PATCH", ""): roles(404, anonymous=401, secretariat=200),
+    ("webhook-detail", "DELETE", ""): roles(404, anonymous=401, secretariat=204),
+    ("webhook-rotate-secret", "POST", ""): roles(404, anonymous=401, secretariat=200),
+    ("webhook-delivery-list", "GET", ""): roles(200, anonymous=401),
+    ("webhook-delivery-detail", "GET", ""): roles(404, anonymous=401, secretariat=200),
+    ("webhook-delivery-redeliver", "POST", ""): roles(404, anonymous=401, secretariat=202),
+    # The caller's own notification preferences: users only, no API key.
+    ("me-notifications", "GET", ""): roles(
+        200, anonymous=401, read_key=403, rw_key=403, bound_key=403, secretariat_key=403
+    ),
+    ("me-notifications", "PUT", ""): roles(
+        200, anonymous=401, read_key=403, rw_key=403, bound_key=403, secretariat_key=403
+    ),
     ("round-list", "GET", ""): every(200),
     ("round-list", "POST", ""): roles(403, anonymous=401, secretariat=201),
     ("round-detail", "GET", ""): roles(200, anonymous=404, read_key=404),
+    # Its due dates: the plan's secretariat. Its dashboard: the same (404 where not visible).
+    ("round-detail", "PATCH", ""): roles(403, anonymous=401, secretariat=200, read_key=404),
+    ("round-dashboard", "GET", ""): roles(403, anonymous=404, secretariat=200, read_key=404),
     ("round-close", "POST", ""): roles(403, secretariat=200, anonymous=401, read_key=404),
     ("round-publish", "POST", ""): roles(403, anonymous=401, secretariat=409, read_key=404),
     # An open round cannot be reopened: 409 naming its state.
@@ -197,7 +236,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
 
 # Every table a matrix request may write to: a refused write must leave them all as they
 # were, an accepted one must change at least one of them.
-WRITABLE = PLAN_MODELS
+WRITABLE = (*PLAN_MODELS, NotificationPreference, WebhookSubscription, WebhookDelivery)
 
 
 def snapshot() -> dict[str, list[dict]]:
@@ -232,6 +271,23 @@ def basename_of(name: str) -> str:
     return max((b for _, _, b in REGISTRY if name.startswith(b + "-")), key=len)
 
 
+def editors_job(plan):
+    """A finished export job that the department editor (kikaku-editor) started."""
+    return finished_export_job(plan, requested_by=User.objects.get(username="kikaku-editor"))
+
+
+def webhook_objects(plan, draft) -> dict[str, int]:
+    """A webhook of the plan and a delivery of it, sent already."""
+    subscription = WebhookSubscription.objects.create(
+        plan=plan, url="https://93.184.215.14/hook", secret_salt="matrix"
+    )
+    event = Event.objects.create(kind="round.opened", plan=plan, round=draft.round)
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription, event=event, webhook_id="msg_matrix", state="succeeded"
+    )
+    return {"webhook": subscription.pk, "webhook-delivery": delivery.pk}
+
+
 def request_for(name: str, method: str, case: str, *, plan, draft, actual, unused_department):
     """The URL and body of a matrix row, after putting the object in the state it needs."""
     if name.startswith("evaluation-"):
@@ -259,8 +315,11 @@ def request_for(name: str, method: str, case: str, *, plan, draft, actual, unuse
         "initiative": initiative(1).pk if method == "DELETE" else no_89.pk,
         "kpi": kpi.pk,
         "kpi-target": target.pk,
+        "job": editors_job(plan).pk if name.startswith("job-") else None,
+        **(webhook_objects(plan, draft) if name.startswith("webhook-") else {}),
+        "me": None,  # the caller's own: no id in the URL
     }
-    if name.endswith("-list"):
+    if name.endswith("-list") or objects[basename_of(name)] is None:
         url = reverse(name)
     else:
         url = reverse(name, args=[objects[basename_of(name)]])
@@ -269,8 +328,11 @@ def request_for(name: str, method: str, case: str, *, plan, draft, actual, unuse
         ("evaluation-return-for-changes", "POST"): {"comment": "matrix"},
         ("evaluation-reopen", "POST"): {"reason": "matrix"},
         ("round-list", "POST"): {"plan": plan.pk, "fiscal_year": "R8"},
+        ("round-detail", "PATCH"): {"review_due_date": "2025-07-31"},
         ("kpi-actual-list", "POST"): {"evaluation": draft.pk, "kpi": kpi.pk, "value": "3"},
         ("kpi-actual-detail", "PATCH"): {"value": "4"},
+        ("webhook-list", "POST"): {"plan": plan.pk, "url": "https://93.184.215.14/hook"},
+        ("webhook-detail", "PATCH"): {"description": "matrix"},
         ("plan-list", "POST"): {
             "code": "new-plan",
             "organisation": "秋田県",
@@ -356,6 +418,7 @@ def request_for(name: str, method: str, case: str, *, plan, draft, actual, unuse
             "text": "",
         },
         ("kpi-target-detail", "PATCH"): {"value": "1850"},
+        ("me-notifications", "PUT"): dict.fromkeys(NotificationKind.values, False),
     }
     if name == "kpi-actual-list" and method == "POST":
         actual.delete()

@@ -18,7 +18,8 @@ EXPECTED_QUERIES = {
     "initiatives": 5,  # + responsibilities with departments, KPIs, visible evaluations
     "kpis": 4,  # + targets, visible actuals with their targets
     "rounds": 2,
-    "evaluations": 3,  # + KPI actuals with their targets
+    # + the KPI actuals of the page's evaluations with their targets (the suggestions)
+    "evaluations": 3,
     "kpi-actuals": 2,
     "kpi-targets": 2,  # KPI and initiative joined
 }

@@ -9,6 +9,7 @@ import pytest
 
 from evaluations.models import KPIActual, Rating
 from evaluations.rating_rules import (
+    ROADMAP_SCORES,
     KPIAssessment,
     assess_kpi,
     rating_for_ratio,
@@ -310,3 +311,78 @@ def test_a_huge_ratio_is_shown_not_a_server_error(api) -> None:
     body = evaluation_detail(api, 89)
 
     assert body["suggestion"] == {"ratio": "1000000000000.0000", "rating": "A", "reason": ""}
+
+
+# --- roadmap KPIs: a qualitative target of the year is its milestone -----------------------------
+
+
+def roadmap(status: str | None) -> KPIAssessment:
+    return assess_kpi(actual=None, target=None, target_text="全庁展開", roadmap_status=status)
+
+
+@pytest.mark.parametrize(
+    ("status", "rating", "score"),
+    [("ahead", Rating.A, 1), ("on_track", Rating.B, 0), ("behind", Rating.C, -1)],
+)
+def test_a_roadmap_kpi_is_rated_by_its_status(status: str, rating: Rating, score: int) -> None:
+    assessment = roadmap(status)
+    assert (assessment.ratio, assessment.rating, assessment.roadmap_score) == (None, rating, score)
+    assert assessment.reason
+    assert ROADMAP_SCORES[status] == score
+
+
+def test_a_roadmap_status_counts_only_against_a_qualitative_target() -> None:
+    numeric = assess_kpi(actual=D("5"), target=D("4"), roadmap_status="behind")
+    assert (numeric.rating, numeric.roadmap_score) == (Rating.A, None)
+    no_actual = assess_kpi(actual=None, target=D("4"), roadmap_status="ahead")
+    assert (no_actual.rating, no_actual.roadmap_score) == (None, None)
+    no_target = assess_kpi(actual=None, target=None, roadmap_status="ahead")
+    assert (no_target.rating, no_target.roadmap_score) == (None, None)
+    assert roadmap(None).rating is None
+
+
+@pytest.mark.parametrize(
+    ("statuses", "rating"),
+    [
+        (["ahead"], Rating.A),
+        (["on_track"], Rating.B),
+        (["behind"], Rating.C),
+        (["ahead", "behind"], Rating.B),
+        (["ahead", "ahead", "behind"], Rating.A),
+        (["on_track", "behind"], Rating.C),
+        (["on_track", "on_track", "ahead"], Rating.A),
+    ],
+)
+def test_roadmap_kpis_suggest_by_the_sum_of_their_scores(statuses, rating) -> None:
+    suggestion = suggest_rating(roadmap(status) for status in statuses)
+    assert (suggestion.ratio, suggestion.rating) == (None, rating)
+    assert suggestion.reason
+
+
+def test_numbers_come_before_the_roadmap() -> None:
+    suggestion = suggest_rating([assess_kpi(actual=D("48"), target=D("60")), roadmap("behind")])
+    assert (suggestion.ratio, suggestion.rating, suggestion.roadmap_score) == (
+        D("0.8"),
+        Rating.B,
+        None,
+    )
+    # A KPI without a ratio and a roadmap KPI: the roadmap decides.
+    no_value = assess_kpi(actual=None, target=D("60"))
+    assert suggest_rating([no_value, roadmap("ahead")]).rating == Rating.A
+
+
+def test_api_roadmap_status_gives_the_suggestion(api) -> None:
+    """No. 13's R6 target is qualitative (希望する職員): its status decides the suggestion."""
+    actual = KPIActual.objects.get(evaluation=evaluation(13, 2024))
+    actual.roadmap_status = "behind"
+    actual.save()
+
+    body = evaluation_detail(api, 13)
+
+    assert body["suggestion"]["rating"] == "C" and body["suggestion"]["ratio"] is None
+    (row,) = body["kpi_actuals"]
+    assert row["roadmap_status"] == "behind"
+    assert row["assessment"]["rating"] == "C"
+    assert body["differs_from_suggestion"] is (body["rating"] in ("A", "B"))
+    listed = api.get("/api/v1/evaluations/", {"fiscal_year": "R6", "initiative_number": 13})
+    assert listed.json()["results"][0]["suggestion"] == body["suggestion"]

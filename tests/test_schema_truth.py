@@ -135,6 +135,10 @@ def test_request_bodies_are_json(schema: dict) -> None:
 
 
 def test_the_schema_stays_small(schema: dict) -> None:
-    assert SCHEMA.stat().st_size < 250_000
-    assert len(schema["components"]["schemas"]) < 170
+    """Small for its size: a budget per operation, so that a new endpoint is welcome but a
+    schema that repeats itself (errors inlined per operation, components per serializer
+    variant) is not. 72 operations took 241 KB and 146 components (3.3 KB and 2.0 each)."""
+    count = len(list(operations(schema)))
+    assert SCHEMA.stat().st_size < 3_600 * count
+    assert len(schema["components"]["schemas"]) < 2.2 * count
     assert "ErrorComponent" not in json.dumps(list(schema["components"]["schemas"]))

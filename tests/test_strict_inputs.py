@@ -13,11 +13,11 @@ from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 
 from evaluations.exchange.exporter import TABLES
-from evaluations.models import Evaluation, KPIActual, Round
+from evaluations.models import Evaluation, Job, KPIActual, Round
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
 from tests.conftest import PLAN_CODE, error_attrs
-from tests.helpers import if_match, url
-from tests.test_permissions import MATRIX, headers_for, request_for
+from tests.helpers import finished_export_job, if_match, url
+from tests.test_permissions import MATRIX, headers_for, request_for, webhook_objects
 
 # The matrix's writes the secretariat may do, with their current If-Match.
 WRITES = [
@@ -207,6 +207,7 @@ def concrete(path: str, plan) -> str:
         "initiatives": Initiative,
         "kpi-actuals": KPIActual,
         "kpi-targets": KPITarget,
+        "jobs": Job,
         "kpis": KPI,
         "pillars": Pillar,
         "policy-areas": PolicyArea,
@@ -214,6 +215,13 @@ def concrete(path: str, plan) -> str:
     }
     if "{id}" in path:
         resource = path.split("/")[3]
+        if resource == "jobs":
+            finished_export_job(plan)
+        if resource in ("webhooks", "webhook-deliveries"):
+            r6 = Round.objects.get(plan=plan, fiscal_year=2024)
+            ids = webhook_objects(plan, r6.evaluations.first())
+            name = "webhook" if resource == "webhooks" else "webhook-delivery"
+            return path.replace("{id}", str(ids[name]))
         pk = plan.pk if resource == "plans" else models[resource].objects.order_by("pk")[0].pk
         path = path.replace("{id}", str(pk))
     return path.replace("{code}", plan.code).replace("{table}", next(iter(TABLES)))

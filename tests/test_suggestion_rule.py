@@ -5,9 +5,10 @@
 The evaluations are made in a plan of their own: ratios exactly at 80 % and 100 % (including
 the quotients that floating point misses, like 2.4 / 3), ties in the 5th decimal place, just
 under and over both thresholds, lower-is-better KPIs, zero and negative denominators, missing
-and qualitative targets, several KPIs whose mean lands on a threshold or a tie, and a seeded
-random batch of realistic values. Each case is evaluated in three rounds, rated A, B and C, so
-that ``differing_from_suggestion`` is checked on both sides of every edge.
+and qualitative targets, several KPIs whose mean lands on a threshold or a tie, roadmap KPIs (a
+status against a qualitative target: alone, several, beside numbers, on a numeric or missing
+target), and a seeded random batch of realistic values. Each case is evaluated in three rounds,
+rated A, B and C, so that ``differing_from_suggestion`` is checked on both sides of every edge.
 """
 
 import random
@@ -17,7 +18,15 @@ from decimal import Decimal
 import pytest
 from django.db.models import QuerySet
 
-from evaluations.models import RATED, Evaluation, KPIActual, Rating, Round, RoundStatus
+from evaluations.models import (
+    RATED,
+    Evaluation,
+    KPIActual,
+    Rating,
+    RoadmapStatus,
+    Round,
+    RoundStatus,
+)
 from evaluations.selectors import differing_from_suggestion, suggestion_for, with_suggestion
 from initiatives.models import (
     KPI,
@@ -37,9 +46,11 @@ FIRST_YEAR = 2024
 DECOY_YEAR = 2023  # a target in a year without a round: the SQL must not pick it up
 ROUND_RATINGS = (Rating.A, Rating.B, Rating.C)
 
-# A KPI of a case: (actual, target, direction). An actual of None is a KPI with no actual
-# reported; a target of None a qualitative target (text only); MISSING no target for the year.
-KPIValues = tuple[str | None, str | None, str]
+# A KPI of a case: (actual, target, direction), and optionally its roadmap status. An actual of
+# None is a KPI with no actual reported (unless it has a status); a target of None a
+# qualitative target (text only, the year's milestone); MISSING no target for the year.
+KPIValues = tuple[str | None, str | None, str] | tuple[str | None, str | None, str, str]
+AHEAD, ON_TRACK, BEHIND = RoadmapStatus.AHEAD, RoadmapStatus.ON_TRACK, RoadmapStatus.BEHIND
 
 # (KPIs, the rating the rule suggests)
 EDGE_CASES: list[tuple[list[KPIValues], Rating | None]] = [
@@ -129,6 +140,26 @@ EDGE_CASES: list[tuple[list[KPIValues], Rating | None]] = [
     ([("-1", "20000", H), ("1.5999", "1", H)], C),  # -0.0001 and 1.5999: 0.7999
     ([("-1", "20000", H), ("1.6001", "1", H)], B),  # -0.0001 and 1.6001: 0.8000
     ([("7", "10", H), ("9", "10", L)], B),  # 0.7 and 1.1111
+    # Roadmap KPIs: a status against a qualitative target.
+    ([(None, None, H, AHEAD)], A),
+    ([(None, None, H, ON_TRACK)], B),
+    ([(None, None, H, BEHIND)], C),
+    ([("3", None, L, BEHIND)], C),
+    ([(None, None, H, AHEAD), (None, None, H, BEHIND)], B),
+    ([(None, None, H, AHEAD), (None, None, H, AHEAD), (None, None, H, BEHIND)], A),
+    ([(None, None, H, ON_TRACK), (None, None, H, BEHIND)], C),
+    ([(None, None, H, ON_TRACK), (None, None, H, ON_TRACK)], B),
+    ([(None, None, H, ON_TRACK), (None, None, H)], B),  # no status: counts for nothing
+    # Numbers come first; a KPI without a ratio leaves the roadmap to decide.
+    ([("48", "60", H), (None, None, H, BEHIND)], B),
+    ([("2", "3", H), (None, None, H, AHEAD)], C),
+    ([(None, "5", H), (None, None, H, AHEAD)], A),
+    ([("5", "0", H), (None, None, H, BEHIND)], C),
+    # A status on a numeric or a missing target counts for nothing.
+    ([("5", "5", H, BEHIND)], B),
+    ([(None, "5", H, AHEAD)], NO_RATIO),
+    ([(None, MISSING, H, AHEAD)], NO_RATIO),
+    ([("5", MISSING, H, AHEAD), (None, None, H, BEHIND)], C),
 ]
 
 
@@ -163,7 +194,7 @@ def build(
     kpi_rows = list(zip(kpis, [values for case in cases for values in case], strict=True))
     fiscal_years = [FIRST_YEAR + index for index in range(years)]
     targets = [KPITarget(kpi=kpi, fiscal_year=DECOY_YEAR, value=Decimal(7)) for kpi, _ in kpi_rows]
-    for kpi, (_, target, _) in kpi_rows:
+    for kpi, (_, target, *_) in kpi_rows:
         if target == MISSING:
             continue
         for fiscal_year in fiscal_years:
@@ -185,9 +216,14 @@ def build(
     for evaluation in evaluations:
         by_initiative.setdefault(evaluation.initiative_id, []).append(evaluation)
     KPIActual.objects.bulk_create(
-        KPIActual(evaluation=evaluation, kpi=kpi, value=Decimal(actual))
-        for kpi, (actual, _, _) in kpi_rows
-        if actual is not None
+        KPIActual(
+            evaluation=evaluation,
+            kpi=kpi,
+            value=None if actual is None else Decimal(actual),
+            roadmap_status=status[0] if status else None,
+        )
+        for kpi, (actual, _, _, *status) in kpi_rows
+        if actual is not None or status
         for evaluation in by_initiative[kpi.initiative_id]
     )
     case_of = {initiative.pk: index for index, initiative in enumerate(initiatives)}
@@ -315,6 +351,21 @@ def mean_case(rng: random.Random) -> list[KPIValues]:
     return [(str(first * scale), str(scale), H), (str(total - first), "1", H)]
 
 
+def with_roadmap(cases: list[list[KPIValues]], seed: int) -> list[list[KPIValues]]:
+    """The cases with a roadmap status on most qualitative targets, and on a few others."""
+    rng = random.Random(seed)
+    statuses = (AHEAD, ON_TRACK, BEHIND)
+    return [
+        [
+            (*kpi[:3], rng.choice(statuses))
+            if rng.random() < (0.8 if kpi[1] is None else 0.05)
+            else kpi
+            for kpi in case
+        ]
+        for case in cases
+    ]
+
+
 def random_cases(seed: int, count: int) -> list[list[KPIValues]]:
     rng = random.Random(seed)
     cases = []
@@ -340,7 +391,8 @@ def test_random_cases_reach_the_edges():
 
 @pytest.mark.django_db
 def test_a_seeded_random_batch_gets_the_same_suggestion_in_decimal_and_in_sql():
-    cases = random_cases(seed=2024, count=300)
+    cases = with_roadmap(random_cases(seed=2024, count=300), seed=6)
+    assert sum(len(kpi) == 4 and kpi[1] is None for case in cases for kpi in case) >= 5
     ratings = (Rating.A, Rating.B, Rating.C, Rating.NOT_EVALUATED, None)
     rng = random.Random(7)
     chosen = [rng.choice(ratings) for _ in cases]

@@ -1,7 +1,6 @@
 """Request rates: per client address (``X-Forwarded-For`` only from a trusted proxy), per
 user and per API key, counted atomically (``dxapi.throttling``)."""
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -14,12 +13,12 @@ from rest_framework.test import APIClient
 
 from dxapi import throttling
 from dxapi.client_address import client_address
-from tests.helpers import client_for, key_client
+from tests.helpers import TEST_REDIS_URL, client_for, key_client
 
 PLANS = "/api/v1/plans/"
 # A fixed clock in the middle of a window: the tests never straddle two windows.
 NOW = 1_800_000_030.0
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/7")
+REDIS_TEST_URL = TEST_REDIS_URL
 
 
 def rates(anon: str = "3/minute", user: str = "3/minute", api_key: str = "3/minute"):
@@ -183,7 +182,7 @@ def test_rates_are_parsed() -> None:
 
 @pytest.fixture
 def redis_cache():
-    """The default cache on a real Redis (database 7 unless ``REDIS_TEST_URL``), emptied."""
+    """The default cache on a real Redis (``TEST_REDIS_URL``), emptied."""
     pytest.importorskip("django_redis")
     from django_redis import get_redis_connection
     from redis.exceptions import ConnectionError as RedisConnectionError

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from dxapi.filters import id_or_code
 from dxapi.strict import StrictQueryMixin
 from evaluations import aggregate_cache, aggregates
+from evaluations.api.cached_responses import cacheable, note_version
 from evaluations.policy import evaluations_visible_to, plans_visible_to
 from initiatives.access import actor_for
 from initiatives.api.fields import FiscalYearParamField
@@ -163,12 +164,22 @@ R6_OVERALL = {
 
 
 class AggregateView(StrictQueryMixin, APIView):
+    """A read of one plan's data: versioned ETags, and the public's bytes cached
+    (``cached_responses``)."""
+
     permission_classes = [permissions.AllowAny]
     query_serializer: type[serializers.Serializer]
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return cacheable(super().as_view(**initkwargs))
+
     def query(self, request: Request) -> dict:
+        """The valid query; the response is labelled with its plan's data version, read
+        before any of the plan's data."""
         query = self.query_serializer(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
+        note_version(request, query.validated_data["plan"].pk)
         return query.validated_data
 
 

@@ -1,5 +1,13 @@
-"""Endpoints of the progress exchange: template download, sheet import, plan export."""
+"""Endpoints of the progress exchange: template download, sheet import, plan export.
 
+A large sheet (``IMPORT_JOB_MIN_ROWS`` data rows or ``IMPORT_JOB_MIN_BYTES``) is imported by a
+job (202 Accepted, ``evaluations.jobs``), dry runs too: a dry run validates every row, which
+takes as long as the import's own validation. An export is streamed, or made into a file by an
+export job (``POST …/jobs/``)."""
+
+from itertools import chain, islice
+
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
@@ -13,12 +21,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dxapi.strict import StrictQueryMixin
+from dxapi.strict import StrictQueryMixin, refuse_body
+from evaluations import jobs, policy
 from evaluations.api.aggregate_views import PlanParamField
+from evaluations.api.job_views import LOCATION, JobSerializer, accepted
 from evaluations.exchange import exporter, importer, templates
-from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, SheetError, read_sheet
+from evaluations.exchange.sheets import CSV_MIME, XLSX_MIME, Sheet, SheetError, read_sheet
 from evaluations.policy import plans_visible_to, rounds_visible_to
-from initiatives.access import actor_for
+from initiatives.access import Actor, actor_for
 from initiatives.api.fields import FiscalYearParamField
 from initiatives.api.permissions import IsAuthenticatedActor
 from initiatives.models import Department, Plan
@@ -194,11 +204,16 @@ class ProgressImportView(APIView):
             "error gives 400 listing every error with its sheet, row (header = 1) and column, "
             "and nothing is written. Otherwise all changes are written in one transaction "
             "(none with `dry_run`) and counted per kind. Editors may import only their "
-            "departments' initiatives, in an open round, in draft or returned evaluations."
+            "departments' initiatives, in an open round, in draft or returned evaluations. "
+            "A large sheet (2,000 data rows or 1 MiB by default) is imported by a job, dry "
+            "runs too: 202 Accepted with the job (`Location`); the job's `result` is then "
+            "this 200 body, or its `error` this 400 body and the job failed."
         ),
         request={"multipart/form-data": ImportRequestSerializer},
+        parameters=[LOCATION],
         responses={
             200: ImportResultSerializer,
+            202: OpenApiResponse(JobSerializer, description="Imported by a job."),
             400: OpenApiResponse(
                 ImportErrorResponseSerializer, description="The sheet has errors."
             ),
@@ -209,16 +224,20 @@ class ProgressImportView(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         upload = values["file"]
+        content, name = upload.read(), upload.name or "upload.csv"
         try:
-            sheet = read_sheet(upload.read(), upload.name or "upload.csv")
+            sheet = read_sheet(content, name)
         except SheetError as error:
             body = importer.ImportValidationError(
                 [importer.RowError("invalid", str(error), "file", sheet=upload.name)]
             ).as_body()
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        actor = actor_for(request)
+        if _is_large(content, sheet):
+            return self._start_job(request, actor, values, content, name)
         try:
             result = importer.progress_import(
-                actor=actor_for(request),
+                actor=actor,
                 plan=values["plan"],
                 fiscal_year=values["fiscal_year"],
                 sheet=sheet,
@@ -229,6 +248,35 @@ class ProgressImportView(APIView):
         except importer.ImportValidationError as error:
             return Response(error.as_body(), status=status.HTTP_400_BAD_REQUEST)
         return Response(result.as_dict())
+
+    def _start_job(
+        self, request: Request, actor: Actor, values: dict, content: bytes, name: str
+    ) -> Response:
+        """Who may import is asked now (403 at once), and again by the job when it runs."""
+        plan: Plan = values["plan"]
+        policy.require_may_import(actor, plan)
+        if values["on_conflict"] == importer.OVERWRITE:
+            policy.require_secretariat(actor, plan.pk)
+        options = {
+            key: values[key] for key in ("fiscal_year", "dry_run", "report_rows", "on_conflict")
+        }
+        job = jobs.start_import(
+            actor=actor,
+            plan=plan,
+            data=content,
+            filename=name,
+            options={**options, "filename": name},
+        )
+        return accepted(request, job)
+
+
+def _is_large(content: bytes, sheet: Sheet) -> bool:
+    """Whether the sheet is imported by a job; the rows looked at are given back to it."""
+    if len(content) >= settings.IMPORT_JOB_MIN_BYTES:
+        return True
+    head = list(islice(sheet.rows, settings.IMPORT_JOB_MIN_ROWS))
+    sheet.rows = chain(head, sheet.rows)
+    return len(head) >= settings.IMPORT_JOB_MIN_ROWS
 
 
 PLAN_CODE = OpenApiParameter(
@@ -301,3 +349,58 @@ class PlanTableExportView(StrictQueryMixin, APIView):
             True, f"{plan.code}-{table}.csv"
         )
         return response
+
+
+EXPORT_JOB = (
+    "202 Accepted with the job (`Location`); when it succeeded, its `file` is the download "
+    "(`GET /api/v1/jobs/{id}/file/`). The job exports what its caller may read when it runs. "
+)
+
+
+class PlanDocumentExportJobView(APIView):
+    permission_classes = [IsAuthenticatedActor]
+
+    @extend_schema(
+        summary="Export a plan document to a file (job)",
+        description="The plan document of `GET …/document/`, made by a job. "
+        + EXPORT_JOB
+        + EXPORT_VISIBILITY,
+        parameters=[PLAN_CODE, LOCATION],
+        request=None,
+        responses={202: JobSerializer},
+    )
+    def post(self, request: Request, code: str) -> Response:
+        refuse_body(request)
+        plan = _plan_for(request, code)
+        return accepted(request, jobs.start_export(actor=actor_for(request), plan=plan, table=None))
+
+
+class PlanTableExportJobView(APIView):
+    permission_classes = [IsAuthenticatedActor]
+
+    @extend_schema(
+        summary="Export one table of a plan to a CSV file (job)",
+        description="The CSV of `GET …/tables/{table}/`, made by a job. "
+        + EXPORT_JOB
+        + EXPORT_VISIBILITY,
+        parameters=[
+            PLAN_CODE,
+            OpenApiParameter(
+                "table",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=list(exporter.TABLES),
+                description="The table.",
+            ),
+            LOCATION,
+        ],
+        request=None,
+        responses={202: JobSerializer},
+    )
+    def post(self, request: Request, code: str, table: str) -> Response:
+        refuse_body(request)
+        plan = _plan_for(request, code)
+        if table not in exporter.TABLES:
+            raise NotFound(_("No table '%(table)s'.") % {"table": table})
+        job = jobs.start_export(actor=actor_for(request), plan=plan, table=table)
+        return accepted(request, job)

@@ -1,11 +1,12 @@
 import functools
 from collections.abc import Iterator
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dxapi.serializer_fields import PlainDecimalField
-from evaluations import rating_rules
+from evaluations import rating_rules, selectors
 from evaluations.api.filters import requested_expansions
 from evaluations.models import (
     EVALUATION_TEXT_FIELDS,
@@ -16,7 +17,8 @@ from evaluations.models import (
     Rating,
     Round,
 )
-from initiatives.access import actor_for, may_see_who_changed
+from evaluations.policy import evaluations_visible_to, kpi_actuals_visible_to
+from initiatives.access import ANONYMOUS, Actor, actor_for, may_see_who_changed
 from initiatives.api.fields import FiscalYearLabelField
 from initiatives.api.serializers import (
     InitiativeSerializer,
@@ -51,6 +53,8 @@ class RoundSerializer(serializers.ModelSerializer):
             "opened_at",
             "closed_at",
             "published_at",
+            "department_due_date",
+            "review_due_date",
         ]
 
 
@@ -92,6 +96,7 @@ class KPIActualSerializer(serializers.ModelSerializer):
             "as_of",
             "as_of_label",
             "note",
+            "roadmap_status",
             "target_value",
             "target_text",
             "assessment",
@@ -112,6 +117,7 @@ def assess_actual(actual: KPIActual) -> rating_rules.KPIAssessment:
         target=actual.target_value,
         direction=actual.kpi.direction,
         target_text=actual.target_text or "",
+        roadmap_status=actual.roadmap_status,
     )
 
 
@@ -240,7 +246,169 @@ class EvaluationListSerializer(EvaluationSerializer):
         return data
 
 
+# The list's representation built from plain rows (``selectors.evaluation_values``): the same
+# JSON as ``EvaluationListSerializer`` over model instances (tests/test_evaluation_rows.py),
+# with DRF's own fields formatting the dates and ratios.
+_DATETIME = serializers.DateTimeField()
+_RATIO = serializers.DecimalField(max_digits=40, decimal_places=4)
+
+
+def _assessment(assessment: rating_rules.KPIAssessment) -> dict:
+    ratio = assessment.ratio_display
+    return {
+        "ratio": None if ratio is None else _RATIO.to_representation(ratio),
+        "rating": None if assessment.rating is None else str(assessment.rating),
+        "reason": str(assessment.reason),
+    }
+
+
+def _datetime(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+class EvaluationRowsRepresentation:
+    """The list's page from rows of ``selectors.evaluation_values``: the suggestions are the
+    page's own (``selectors.suggestions``, or the expanded KPI actuals when asked for); the
+    expansions read their KPI actuals and responsibilities in one query each."""
+
+    def __init__(self, request, expansions: frozenset[str]) -> None:
+        self.request = request
+        self.expansions = expansions
+
+    def __call__(self, rows: list[dict]) -> list[dict]:
+        actor = actor_for(self.request)
+        actuals = self._actuals(rows, actor) if "kpi_actuals" in self.expansions else None
+        if actuals is None:
+            suggestions = selectors.suggestions(row["pk"] for row in rows)
+        else:
+            suggestions = {
+                evaluation_id: rating_rules.suggest_rating(map(assess_actual, page_actuals))
+                for evaluation_id, page_actuals in actuals.items()
+            }
+        departments: dict[int, list[int]] | None = None
+        if "texts" in self.expansions and actor.readable_department_ids:
+            departments = selectors.responsible_departments(row["initiative_id"] for row in rows)
+        items = []
+        for row in rows:
+            item = self._item(row, suggestions[row["pk"]])
+            if "texts" in self.expansions:
+                show_who = may_see_who_changed(
+                    actor,
+                    plan_id=row["initiative__plan_id"],
+                    department_ids=(departments or {}).get(row["initiative_id"], ()),
+                )
+                item.update(self._texts(row, show_who))
+            if actuals is not None:
+                item["kpi_actuals"] = KPIActualSerializer(actuals[row["pk"]], many=True).data
+            items.append(item)
+        return items
+
+    @staticmethod
+    def _actuals(rows: list[dict], actor: Actor) -> dict[int, list[KPIActual]]:
+        ids = [row["pk"] for row in rows]
+        actuals: dict[int, list[KPIActual]] = {evaluation_id: [] for evaluation_id in ids}
+        for actual in (
+            selectors.with_target(kpi_actuals_visible_to(actor))
+            .select_related("kpi", "evaluation__round")
+            .filter(evaluation_id__in=ids)
+        ):
+            actuals[actual.evaluation_id].append(actual)
+        return actuals
+
+    @staticmethod
+    def _item(row: dict, suggestion: rating_rules.KPIAssessment) -> dict:
+        suggested = suggestion.rating
+        rating = row["rating"]
+        return {
+            "id": row["pk"],
+            "plan": row["round__plan_id"],
+            "round": row["round_id"],
+            **_year_fields(row["round__fiscal_year"]),
+            "initiative": {
+                "id": row["initiative_id"],
+                "number": row["initiative__number"],
+                "title": row["initiative__title"],
+            },
+            "rating": rating,
+            "status": row["status"],
+            "suggestion": _assessment(suggestion),
+            "differs_from_suggestion": (
+                None if suggested is None or rating not in RATED else rating != suggested
+            ),
+            "updated_at": _datetime(row["updated_at"]),
+        }
+
+    @staticmethod
+    def _texts(row: dict, show_who: bool) -> dict:
+        texts = {name: row[name] for name in EVALUATION_TEXT_FIELDS}
+        texts.update(
+            note=row["note"],
+            review_comment=row["review_comment"],
+            submitted_by=row["submitted_by__username"],
+            submitted_at=_datetime(row["submitted_at"]),
+            approved_by=row["approved_by__username"],
+            approved_at=_datetime(row["approved_at"]),
+        )
+        if not show_who:
+            texts.update(REVIEWER_FIELDS_WITHHELD)
+        return texts
+
+
+class PreviousActualSerializer(serializers.ModelSerializer):
+    """Last year's actual of a KPI, beside this year's on the evaluation detail."""
+
+    value = PlainDecimalField(allow_null=True, read_only=True)
+    as_of_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KPIActual
+        fields = ["id", "kpi", "value", "as_of", "as_of_label", "note", "roadmap_status"]
+
+    def get_as_of_label(self, actual: KPIActual) -> str | None:
+        return as_of_label(actual.as_of) if actual.as_of else None
+
+
+class PreviousYearSerializer(FiscalYearFieldsMixin, serializers.ModelSerializer):
+    """The initiative's evaluation of the year before, as the caller may see it: its rating
+    and its KPI actuals."""
+
+    evaluation_id = serializers.IntegerField(source="id", read_only=True)
+    kpi_actuals = PreviousActualSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Evaluation
+        fields = [
+            "evaluation_id",
+            "fiscal_year",
+            "fiscal_year_label",
+            "fiscal_year_label_ja",
+            "rating",
+            "kpi_actuals",
+        ]
+
+
+def previous_year_of(actor: Actor, evaluation: Evaluation) -> Evaluation | None:
+    """The same initiative's evaluation in the plan's round of the year before, if the actor
+    may see it, with its KPI actuals (two queries)."""
+    return (
+        evaluations_visible_to(actor)
+        .filter(
+            initiative_id=evaluation.initiative_id,
+            round__plan_id=evaluation.round.plan_id,
+            round__fiscal_year=evaluation.round.fiscal_year - 1,
+        )
+        .select_related("round")
+        .prefetch_related(
+            Prefetch("kpi_actuals", queryset=KPIActual.objects.order_by("kpi__order"))
+        )
+        .first()
+    )
+
+
 class EvaluationDetailSerializer(EvaluationSerializer):
+    """An evaluation with its texts, KPI actuals and review, and last year's values beside
+    (``previous_year``: for the caller in the context's ``actor``, else its ``request``'s)."""
+
     initiative = InitiativeSerializer(read_only=True)
     kpi_actuals = KPIActualSerializer(many=True, read_only=True)
     submitted_by = serializers.SlugRelatedField(
@@ -262,7 +430,19 @@ class EvaluationDetailSerializer(EvaluationSerializer):
             "approved_by",
             "approved_at",
             "created_at",
+            "previous_year",
         ]
+
+    previous_year = serializers.SerializerMethodField()
+
+    @extend_schema_field(PreviousYearSerializer(allow_null=True))
+    def get_previous_year(self, evaluation: Evaluation) -> dict | None:
+        actor = self.context.get("actor")
+        if actor is None:
+            request = self.context.get("request")
+            actor = actor_for(request) if request is not None else ANONYMOUS
+        previous = previous_year_of(actor, evaluation)
+        return None if previous is None else PreviousYearSerializer(previous).data
 
     def to_representation(self, evaluation: Evaluation) -> dict:
         """Reviewers and comments are shown only with ``show_who`` in the context (see
@@ -322,3 +502,81 @@ class KPIProgressSerializer(KPISerializer):
 
     class Meta(KPISerializer.Meta):
         fields = [*KPISerializer.Meta.fields, "actuals"]
+
+
+# --- the round's dashboard (``evaluations.dashboard``) ---------------------------------------
+
+
+class StatusCountsSerializer(serializers.Serializer):
+    draft = serializers.IntegerField()
+    submitted = serializers.IntegerField()
+    returned = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class OverdueCountsSerializer(serializers.Serializer):
+    submission = serializers.IntegerField(
+        help_text="Not submitted (draft or returned) after the department due date."
+    )
+    review = serializers.IntegerField(
+        help_text="Submitted and not reviewed after the review due date."
+    )
+
+
+class DepartmentProgressSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="null: initiatives without one.")
+    code = serializers.CharField()
+    name = serializers.CharField()
+    counts = StatusCountsSerializer()
+    overdue = OverdueCountsSerializer()
+    last_activity = serializers.DateTimeField(
+        allow_null=True, help_text="Latest change of its evaluations or their KPI actuals."
+    )
+
+
+class KPIGapSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class DashboardInitiativeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="initiative_id")
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+MISSING_CHOICES = (
+    ("rating", "No rating yet"),
+    ("actual", "A KPI with a numeric target of the year has no actual value"),
+    ("reason", "The rating differs from the KPI-based suggestion and gives no reason"),
+    ("target", "A KPI has no target for the round's fiscal year"),
+)
+
+
+class InitiativeGapsSerializer(serializers.Serializer):
+    evaluation = serializers.IntegerField(source="evaluation_id")
+    initiative = DashboardInitiativeSerializer(source="*")
+    departments = serializers.ListField(child=serializers.IntegerField(), source="department_ids")
+    status = serializers.CharField()
+    rating = serializers.ChoiceField(choices=Rating.choices, allow_null=True)
+    overdue = serializers.ChoiceField(
+        choices=[("submission", "submission"), ("review", "review")], allow_null=True
+    )
+    missing = serializers.ListField(child=serializers.ChoiceField(choices=MISSING_CHOICES))
+    kpis_without_actual = KPIGapSerializer(many=True)
+    kpis_without_target = KPIGapSerializer(many=True)
+
+
+class RoundDashboardSerializer(serializers.Serializer):
+    """A round's progress for its secretariat: per department and per initiative."""
+
+    round = RoundSerializer()
+    today = serializers.DateField(help_text="The day the overdue items are counted on.")
+    counts = StatusCountsSerializer()
+    overdue = OverdueCountsSerializer()
+    departments = DepartmentProgressSerializer(many=True)
+    initiatives = InitiativeGapsSerializer(
+        many=True, help_text="The evaluations that miss something or are overdue."
+    )

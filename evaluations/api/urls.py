@@ -5,7 +5,15 @@ API root, which lists the structure's routes (``initiatives.api.urls``) too."""
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from evaluations.api import aggregate_views, report_views, views
+from evaluations.api import (
+    aggregate_views,
+    event_views,
+    job_views,
+    notification_views,
+    report_views,
+    views,
+    webhook_views,
+)
 from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
 from initiatives.api.urls import router as structure_router
 
@@ -30,6 +38,13 @@ router.register("kpis", views.KPIProgressViewSet, basename="kpi")
 router.register("rounds", views.RoundViewSet, basename="round")
 router.register("evaluations", views.EvaluationViewSet, basename="evaluation")
 router.register("kpi-actuals", views.KPIActualViewSet, basename="kpi-actual")
+router.register("jobs", job_views.JobViewSet, basename="job")
+router.register("events", event_views.EventViewSet, basename="event")
+router.register("webhooks", webhook_views.WebhookSubscriptionViewSet, basename="webhook")
+router.register(
+    "webhook-deliveries", webhook_views.WebhookDeliveryViewSet, basename="webhook-delivery"
+)
+router.register("me", notification_views.MeViewSet, basename="me")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -19,9 +19,16 @@ from dxapi.serializer_fields import StrictSerializer
 from dxapi.strict import refuse_body
 from evaluations import policy, services
 from evaluations.api import filters, serializers, write_serializers
+from evaluations.api.cached_responses import cacheable, note_list_version
+from evaluations.dashboard import round_dashboard
 from evaluations.models import REVIEWER_FIELDS_WITHHELD
 from evaluations.policy import evaluations_visible_to, kpi_actuals_visible_to, rounds_visible_to
-from evaluations.selectors import may_see_who_changed_initiative, ratings_by_initiative, with_target
+from evaluations.selectors import (
+    evaluation_values,
+    may_see_who_changed_initiative,
+    ratings_by_initiative,
+    with_target,
+)
 from initiatives.access import Actor, actor_for
 from initiatives.api.fields import FiscalYearParamField
 from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
@@ -57,6 +64,13 @@ class PublishedReadViewSet(viewsets.ReadOnlyModelViewSet):
 class RoundOpenSerializer(StrictSerializer):
     plan = drf_serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
     fiscal_year = FiscalYearParamField(help_text="Fiscal year: 2025, R7 or 令和7年度.")
+    department_due_date = write_serializers.due_date_field(
+        "The day departments submit their evaluations by.", default=None
+    )
+    review_due_date = write_serializers.due_date_field(
+        "The day the secretariat reviews them by; not before the department due date.",
+        default=None,
+    )
 
 
 def actuals_with_targets(actor: Actor):
@@ -92,11 +106,7 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
     def create(self, request, *args, **kwargs):
         data = RoundOpenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        round_ = services.round_open(
-            actor=actor_for(request),
-            plan=data.validated_data["plan"],
-            fiscal_year=data.validated_data["fiscal_year"],
-        )
+        round_ = services.round_open(actor=actor_for(request), **data.validated_data)
         return Response(serializers.RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
 
     def _checked_round(self, request):
@@ -105,6 +115,43 @@ class RoundViewSet(mixins.CreateModelMixin, PublishedReadViewSet):
         round_ = self.get_object()
         policy.require_secretariat(actor_for(request), round_.plan_id)
         return round_
+
+    @extend_schema(
+        summary="Change a round's due dates",
+        description=(
+            "Secretariat: set, change or clear (null) the department due date and the review "
+            "due date, in any state; the review is not due before the departments' "
+            "submissions. Each change is kept in the round's history."
+        ),
+        request=write_serializers.RoundUpdateSerializer,
+        responses=serializers.RoundSerializer,
+    )
+    def partial_update(self, request, pk=None):
+        round_ = self._checked_round(request)
+        data = write_serializers.RoundUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        round_ = services.round_update(
+            actor=actor_for(request), round_=round_, data=dict(data.validated_data)
+        )
+        return Response(serializers.RoundSerializer(round_).data)
+
+    @extend_schema(
+        summary="A round's dashboard",
+        description=(
+            "The plan's secretariat (and superusers): per department, the evaluations by "
+            "status, the overdue ones (not submitted after the department due date; submitted "
+            "and not reviewed after the review due date) and the last activity; per "
+            "initiative, what is missing (a rating, an actual for a KPI with a numeric target, "
+            "a reason for a rating that differs from the KPI-based suggestion, a target for "
+            "the round's year) or overdue."
+        ),
+        responses=serializers.RoundDashboardSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def dashboard(self, request, pk=None):
+        round_ = self.get_object()
+        policy.require_may_see_dashboard(actor_for(request), round_)
+        return Response(serializers.RoundDashboardSerializer(round_dashboard(round_)).data)
 
     @extend_schema(
         summary="Close a round",
@@ -190,7 +237,7 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
 
     def _detail(self, evaluation) -> Response:
         fresh = self.get_queryset().get(pk=evaluation.pk)
-        context = {"show_who": self.may_see_who_changed(fresh)}
+        context = {"show_who": self.may_see_who_changed(fresh), "actor": actor_for(self.request)}
         response = Response(serializers.EvaluationDetailSerializer(fresh, context=context).data)
         return with_etag(response, self.etag_kind, fresh)
 
@@ -208,9 +255,24 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
             policy.require_editor(actor, evaluation)
         return evaluation
 
+    @classmethod
+    def as_view(cls, actions=None, **initkwargs):
+        """The list: versioned ETags, and the public's bytes cached (``cached_responses``)."""
+        view = super().as_view(actions, **initkwargs)
+        return cacheable(view) if (actions or {}).get("get") == "list" else view
+
     @extend_schema(parameters=[EXPAND])
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        """The page read as plain rows (``selectors.evaluation_values``), then the suggestions
+        of its evaluations only; ``EvaluationListSerializer`` documents it (the same JSON)."""
+        note_list_version(request)  # before any of the data it shows is read
+        expansions = filters.requested_expansions(request)
+        rows = evaluation_values(
+            self.filter_queryset(self.get_queryset()), texts="texts" in expansions
+        )
+        page = self.paginate_queryset(rows)
+        represent = serializers.EvaluationRowsRepresentation(request, expansions)
+        return self.get_paginated_response(represent(page))
 
     @extend_schema(parameters=[ETAG])
     def retrieve(self, request, *args, **kwargs):
@@ -328,23 +390,22 @@ class EvaluationViewSet(HistoryMixin, mixins.UpdateModelMixin, PublishedReadView
 
     def get_queryset(self):
         actor = actor_for(self.request)
-        queryset = (
-            evaluations_visible_to(actor)
-            .select_related("round", "initiative")
-            .prefetch_related(Prefetch("kpi_actuals", queryset=actuals_with_targets(actor)))
-            .order_by("round__plan_id", "round__fiscal_year", "initiative__number")
+        queryset = evaluations_visible_to(actor).order_by(
+            "round__plan_id", "round__fiscal_year", "initiative__number"
         )
-        if self.action != "list":
-            queryset = queryset.select_related(
-                "initiative__policy_area__pillar", "submitted_by", "approved_by"
-            ).prefetch_related("initiative__responsibilities__department", "initiative__kpis")
-        elif "texts" in filters.requested_expansions(self.request):
-            # The reviewers, and the responsibilities that decide (per row) who sees them:
-            # read only for department members (``access.may_see_who_changed``).
-            queryset = queryset.select_related("submitted_by", "approved_by")
-            if actor.readable_department_ids:
-                queryset = queryset.prefetch_related("initiative__responsibilities")
-        return queryset
+        if self.action == "list":  # read as rows (``list``)
+            return queryset
+        return queryset.select_related(
+            "round",
+            "initiative",
+            "initiative__policy_area__pillar",
+            "submitted_by",
+            "approved_by",
+        ).prefetch_related(
+            Prefetch("kpi_actuals", queryset=actuals_with_targets(actor)),
+            "initiative__responsibilities__department",
+            "initiative__kpis",
+        )
 
 
 @read_only_docs(
@@ -406,6 +467,7 @@ class KPIActualViewSet(
             value=values["value"],
             as_of=values["as_of"],
             note=values["note"],
+            roadmap_status=values["roadmap_status"],
         )
         return self._detail(actual, status.HTTP_201_CREATED)
 
@@ -423,7 +485,12 @@ class KPIActualViewSet(
             data=request.data, partial=kwargs.get("partial", False)
         )
         data.is_valid(raise_exception=True)
-        values = {"value": actual.value, "as_of": actual.as_of, "note": actual.note}
+        values = {
+            "value": actual.value,
+            "as_of": actual.as_of,
+            "note": actual.note,
+            "roadmap_status": actual.roadmap_status,
+        }
         values.update(data.validated_data)
         services.kpi_actual_save(
             actor=actor_for(request),
@@ -476,6 +543,16 @@ class KPIActualViewSet(
 class InitiativeProgressViewSet(HistoryMixin, InitiativeViewSet):
     serializer_class = serializers.InitiativeProgressSerializer
     filterset_class = filters.InitiativeProgressFilter
+
+    @classmethod
+    def as_view(cls, actions=None, **initkwargs):
+        """The list: versioned ETags, and the public's bytes cached (``cached_responses``)."""
+        view = super().as_view(actions, **initkwargs)
+        return cacheable(view) if (actions or {}).get("get") == "list" else view
+
+    def list(self, request, *args, **kwargs):
+        note_list_version(request)  # before any of the data it shows is read
+        return super().list(request, *args, **kwargs)
 
     def _visible_evaluations(self):
         visible = evaluations_visible_to(actor_for(self.request))

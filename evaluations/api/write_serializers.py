@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from dxapi.serializer_fields import StrictCharField, StrictSerializer
-from evaluations.models import TEXT_LIMIT, Rating
+from evaluations.models import TEXT_LIMIT, Rating, RoadmapStatus
 
 
 def text_field(**kwargs) -> StrictCharField:
@@ -36,6 +36,32 @@ class RoundReopenSerializer(StrictSerializer):
     )
 
 
+def due_date_field(help_text: str, **kwargs) -> serializers.DateField:
+    return serializers.DateField(
+        allow_null=True, required=False, help_text=f"{help_text} null: none.", **kwargs
+    )
+
+
+class RoundUpdateSerializer(StrictSerializer):
+    department_due_date = due_date_field("The day departments submit their evaluations by.")
+    review_due_date = due_date_field(
+        "The day the secretariat reviews them by; not before the department due date."
+    )
+
+
+def roadmap_status_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=RoadmapStatus.choices,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text=(
+            "For a KPI whose target of the year is qualitative (the year's roadmap milestone): "
+            "ahead of it, on track or behind; the suggested rating follows it. null: none."
+        ),
+    )
+
+
 def actual_value_field() -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=20,
@@ -51,9 +77,11 @@ class KPIActualWriteSerializer(StrictSerializer):
     value = actual_value_field()
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
     note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
+    roadmap_status = roadmap_status_field()
 
 
 class KPIActualUpdateSerializer(StrictSerializer):
     value = actual_value_field()
     as_of = serializers.DateField(allow_null=True, required=False, default=None)
     note = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
+    roadmap_status = roadmap_status_field()

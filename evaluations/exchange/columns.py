@@ -4,13 +4,15 @@ A sheet has one row per record: the evaluation row of an initiative (指標番�
 row per KPI. ``key`` columns identify the record, ``info`` columns are shown for reference
 (the year's target, last year's actual and rating, the KPI-based suggestion) and ignored on
 import, ``evaluation`` columns are written to the evaluation row only and ``kpi`` columns to
-KPI rows only. ``version`` (版) holds the version of the record the row was made from: a
-row whose record has changed since is a conflict, not an overwrite.
+KPI rows only (a roadmap KPI's target is the year's milestone, and its ロードマップ cell says
+whether it is ahead of it, on track or behind). ``version`` (版) holds the version of the
+record the row was made from: a row whose record has changed since is a conflict, not an
+overwrite.
 """
 
 from dataclasses import dataclass
 
-from evaluations.models import EVALUATION_EDITABLE_FIELDS
+from evaluations.models import EVALUATION_EDITABLE_FIELDS, RoadmapStatus
 
 KEY = "key"
 INFO = "info"
@@ -43,6 +45,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("value", "実績値", KPI_LEVEL, 12),
     Column("as_of", "時点", KPI_LEVEL, 12),
     Column("note", "注記", KPI_LEVEL, 24),
+    Column("roadmap_status", "ロードマップ", KPI_LEVEL, 16),
     Column("previous_rating", "前年度評価", INFO, 10),
     Column("suggestion", "評価の目安", INFO, 14),
     Column("rating", "評価", EVALUATION, 8),
@@ -74,3 +77,19 @@ assert set(EVALUATION_KEYS) == set(EVALUATION_EDITABLE_FIELDS), "columns and ser
 
 def header_of(key: str) -> str:
     return BY_KEY[key].header
+
+
+# The ロードマップ cell: a roadmap KPI's status as written in the sheet (``ROADMAP_TEXT``), in
+# short, or by its key.
+ROADMAP_TEXT: dict[str, str] = {
+    RoadmapStatus.AHEAD: "ロードマップより進んでいる",
+    RoadmapStatus.ON_TRACK: "ロードマップのとおり",
+    RoadmapStatus.BEHIND: "ロードマップより遅れている",
+}
+ROADMAP_CELLS: dict[str, str] = {
+    **{text: status for status, text in ROADMAP_TEXT.items()},
+    **{status.value: status for status in RoadmapStatus},
+    "進んでいる": RoadmapStatus.AHEAD,
+    "とおり": RoadmapStatus.ON_TRACK,
+    "遅れている": RoadmapStatus.BEHIND,
+}

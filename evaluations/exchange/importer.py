@@ -20,6 +20,7 @@ What a clerk can rely on:
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,7 @@ from django.utils.translation import gettext_lazy
 from dxapi.history import record_bulk_history
 from dxapi.numbers import plain_decimal
 from dxapi.versions import StaleVersion, claim_versions
-from evaluations import aggregate_cache, policy, services
+from evaluations import aggregate_cache, events, policy, services
 from evaluations.exchange.cells import (
     CellError,
     is_clear,
@@ -49,6 +50,7 @@ from evaluations.exchange.columns import (
     EVALUATION_KEYS,
     KPI_KEYS,
     REQUIRED,
+    ROADMAP_CELLS,
     header_of,
 )
 from evaluations.exchange.sheets import Sheet
@@ -61,6 +63,7 @@ from initiatives.models import KPI, Initiative, Plan
 BATCH_SIZE = 2000
 MAX_ERRORS = 200
 MAX_LISTED = 1000  # conflicts and skipped rows listed in the result
+PROGRESS_EVERY = 1000  # rows validated between two progress reports
 NOTE_MAX_LENGTH = KPIActual._meta.get_field("note").max_length
 # DecimalField(max_digits=20, decimal_places=4)
 MAX_DECIMAL_PLACES = 4
@@ -250,6 +253,7 @@ class _Validator:
         self.columns: dict[str, int] = {}
         self.seen: dict[tuple[int, int | None], int] = {}
         self.header_row = getattr(sheet, "header_row", 1)
+        self.dates_read: dict[str, date | None] = {}  # ``_as_of``
 
     def error(self, code: str, detail: str, key: str | None = None, row: int | None = None):
         self.errors.append(
@@ -303,11 +307,12 @@ class _Validator:
         self.initiatives = dict(
             Initiative.objects.filter(plan=self.plan).values_list("number", "id")
         )
+        # Looked up by key, never iterated: unordered (their ordering would join other tables).
         self.kpis = {
             (kpi.initiative_id, kpi.order): kpi
-            for kpi in KPI.objects.filter(initiative__plan=self.plan).only(
-                "id", "initiative_id", "order", "unit"
-            )
+            for kpi in KPI.objects.filter(initiative__plan=self.plan)
+            .only("id", "initiative_id", "order", "unit")
+            .order_by()
         }
         evaluations = Evaluation.objects.filter(round=self.round)
         if lock:
@@ -323,7 +328,7 @@ class _Validator:
         )
         self.actuals = {
             (actual.evaluation_id, actual.kpi_id): actual
-            for actual in KPIActual.objects.filter(evaluation__round=self.round)
+            for actual in KPIActual.objects.filter(evaluation__round=self.round).order_by()
         }
 
     def cell(self, cells: list[str], key: str) -> str | None:
@@ -472,7 +477,8 @@ class _Validator:
 
     def _misplaced(self, number: int, cells: list[str], keys: tuple[str, ...], where: str):
         for key in keys:
-            text = self.cell(cells, key)
+            index = self.columns.get(key)  # ``cell`` inlined: run for every key of every row
+            text = cells[index] if index is not None and index < len(cells) else ""
             if text and not is_clear(text):
                 self.error(
                     "invalid",
@@ -504,6 +510,12 @@ class _Validator:
                     self.error("invalid", message, name, number)
         return values
 
+    def _as_of(self, text: str) -> date | None:
+        """The date of an 時点 cell, read once per distinct text: a sheet repeats a few."""
+        if text not in self.dates_read:
+            self.dates_read[text] = None if is_clear(text) else parse_date(text)
+        return self.dates_read[text]
+
     def _kpi_values(
         self, number: int, cells: list[str], kpi: KPI, evaluation: Evaluation, notices: list
     ) -> dict[str, Any] | None:
@@ -511,7 +523,8 @@ class _Validator:
         value_text = self.cell(cells, "value") or ""
         as_of_text = self.cell(cells, "as_of") or ""
         note = self.cell(cells, "note") or ""
-        if not (value_text or as_of_text or note):
+        roadmap_text = self.cell(cells, "roadmap_status") or ""
+        if not (value_text or as_of_text or note or roadmap_text):
             return None  # nothing to import for this KPI
         values: dict[str, Any] = {}
         if is_clear(value_text):
@@ -526,7 +539,7 @@ class _Validator:
                 return None
         if as_of_text:
             try:
-                values["as_of"] = None if is_clear(as_of_text) else parse_date(as_of_text)
+                values["as_of"] = self._as_of(as_of_text)
             except CellError as error:
                 self.error("invalid", str(error), "as_of", number)
         if note:
@@ -538,11 +551,31 @@ class _Validator:
                     "note",
                     number,
                 )
+        if roadmap_text:
+            status = None if is_clear(roadmap_text) else ROADMAP_CELLS.get(roadmap_text.strip())
+            if status is None and not is_clear(roadmap_text):
+                self.error(
+                    "invalid_choice",
+                    _(
+                        "Not a roadmap status: write ロードマップより進んでいる, "
+                        "ロードマップのとおり or ロードマップより遅れている "
+                        "(or ahead, on_track, behind)."
+                    ),
+                    "roadmap_status",
+                    number,
+                )
+                return None
+            values["roadmap_status"] = status
         # The actual as the row would leave it: what the row leaves out stays as stored.
         stored = self.actuals.get((evaluation.pk, kpi.pk))
         after = {
             key: values.get(key, getattr(stored, key) if stored else default)
-            for key, default in (("value", None), ("as_of", None), ("note", ""))
+            for key, default in (
+                ("value", None),
+                ("as_of", None),
+                ("note", ""),
+                ("roadmap_status", None),
+            )
         }
         try:
             services.kpi_actual_validate(kpi, evaluation, **after)
@@ -630,7 +663,7 @@ def progress_import(
                     result.record(row)
                 elif row is not None:
                     rows.append(row)
-                if progress and result.rows % 10000 == 0:
+                if progress and result.rows % PROGRESS_EVERY == 0:
                     progress("validated", result.rows, None)
             if validator.errors:
                 raise ImportValidationError(validator.errors)
@@ -646,6 +679,7 @@ def progress_import(
             )
             if not dry_run:
                 changes.write(progress, user=actor.user)
+                events.record_import(actor=actor, changes=changes, validator=validator)
                 aggregate_cache.invalidate(plan.pk)
                 transaction.on_commit(lambda: aggregate_cache.invalidate(plan.pk))
     except _TooManyErrors:
@@ -720,8 +754,8 @@ class _Changes:
             )
             if outcome == "conflict" or not changes:
                 continue
-            if record is None:
-                actual = KPIActual(evaluation=evaluation, kpi=row.kpi, note="")
+            if record is None:  # by ids: the related objects' descriptors cost more than this
+                actual = KPIActual(evaluation_id=evaluation.pk, kpi_id=row.kpi.pk, note="")
                 for key, value in row.values.items():
                     setattr(actual, key, value)
                 created.append(actual)
@@ -747,7 +781,7 @@ class _Changes:
             done += len(batch)
             if progress:
                 progress("written", done, total)
-        actual_fields = ["value", "as_of", "note", "updated_at"]
+        actual_fields = ["value", "as_of", "note", "roadmap_status", "updated_at"]
         for batch in _batches(self.updated):
             bulk_update(KPIActual, batch, actual_fields)
             record_bulk_history(KPIActual, batch, created=False, **history)
@@ -805,12 +839,15 @@ def bulk_update(model: type[models.Model], objects: list[models.Model], fields: 
     arrays.append(read_at)
     sources = ", ".join(f"%s::{cast}[]" for cast in [*casts, "integer"])
     table = quote(meta.db_table)
+    # ``= ANY(ids)`` reads the batch's rows by primary key: joined to ``unnest`` alone, the
+    # planner hashes the whole table for every batch (a sequential scan per 2,000 rows).
     sql = (
         f"UPDATE {table} SET {assignments} "
         f"FROM unnest({sources}) AS v({', '.join(names)}, read_version) "
-        f"WHERE {table}.{names[0]} = v.{names[0]} AND {table}.{version} = v.read_version"
+        f"WHERE {table}.{names[0]} = v.{names[0]} AND {table}.{version} = v.read_version "
+        f"AND {table}.{names[0]} = ANY(%s::{casts[0]}[])"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
+        cursor.execute(sql, [*arrays, arrays[0]])
         if cursor.rowcount != len(objects):  # someone changed a row since it was read
             raise StaleVersion(0)

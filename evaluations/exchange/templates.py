@@ -1,8 +1,9 @@
 """The progress sheet a department fills in: its initiatives in a round, pre-filled.
 
 One row per record: the initiative's evaluation row (指標番号 blank) followed by one row per
-KPI. Besides what is entered (rating, texts, actuals) each row shows, read-only, what helps
-to fill it in: the year's target, last year's actual and rating, the KPI-based suggestion,
+KPI. Besides what is entered (rating, texts, actuals, a roadmap KPI's status) each row shows,
+read-only, what helps to fill it in: the year's target (of the round's fiscal year: for a
+roadmap KPI, the year's milestone), last year's actual and rating, the KPI-based suggestion,
 and the version (版) of the record the row was made from. What a caller gets is scoped by
 the selectors: the secretariat any department (or the whole plan), department members their
 own departments; last year's round as the caller may see it.
@@ -21,7 +22,7 @@ from django.db.models import Prefetch, QuerySet
 
 from dxapi.numbers import plain_decimal
 from evaluations import policy
-from evaluations.exchange.columns import COLUMNS, EVALUATION_KEYS
+from evaluations.exchange.columns import COLUMNS, EVALUATION_KEYS, ROADMAP_TEXT
 from evaluations.exchange.safety import neutralise
 from evaluations.exchange.sheets import csv_bytes
 from evaluations.exchange.workbook import SheetRow, xlsx_bytes
@@ -152,7 +153,10 @@ def _target(kpi: KPI) -> KPITarget | None:
 
 
 def suggestion_text(assessment: KPIAssessment) -> str:
-    """``A（125.40%）``, or why there is no suggestion."""
+    """``A（125.40%）``, ``B（ロードマップ）`` for a suggestion from the roadmap KPIs, or why
+    there is no suggestion."""
+    if assessment.rating is not None and assessment.roadmap_score is not None:
+        return f"{assessment.rating.value}（ロードマップ）"
     if assessment.rating is None or assessment.ratio_display is None:
         return assessment.reason
     return f"{assessment.rating.value}（{assessment.ratio_display * 100:.2f}%）"
@@ -171,6 +175,7 @@ def _suggestion(kpis: dict[int, KPI], actuals: dict[int, KPIActual]) -> KPIAsses
                 target=target.value if target is not None else None,
                 direction=kpi.direction if kpi is not None else KPIDirection.HIGHER,
                 target_text=target.text if target is not None else "",
+                roadmap_status=actual.roadmap_status,
             )
         )
     return suggest_rating(assessments, kpi_count=len(kpis))
@@ -209,6 +214,7 @@ def _records(actor: Actor, scope: TemplateScope) -> Iterator[tuple[dict[str, obj
                 "value": actual.value if actual else None,
                 "as_of": as_of_text(actual.as_of) if actual else "",
                 "note": actual.note if actual else "",
+                "roadmap_status": ROADMAP_TEXT.get(actual.roadmap_status or "") if actual else None,
                 "version": actual.version if actual else None,
             }
             yield record, False, editable

@@ -21,4 +21,14 @@ urlpatterns = [
         exchange_views.PlanTableExportView.as_view(),
         name="plan-export-table",
     ),
+    path(
+        "exports/plans/<slug:code>/document/jobs/",
+        exchange_views.PlanDocumentExportJobView.as_view(),
+        name="plan-export-document-job",
+    ),
+    path(
+        "exports/plans/<slug:code>/tables/<slug:table>/jobs/",
+        exchange_views.PlanTableExportJobView.as_view(),
+        name="plan-export-table-job",
+    ),
 ]

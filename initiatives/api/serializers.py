@@ -188,6 +188,8 @@ class InitiativeSerializer(serializers.ModelSerializer):
 
 class KPISerializer(serializers.ModelSerializer):
     initiative = InitiativeSummarySerializer(read_only=True)
+    baseline_value = PlainDecimalField(allow_null=True, read_only=True)
+    baseline_year_label = serializers.CharField(read_only=True, allow_null=True)
     targets = KPITargetSerializer(many=True, read_only=True)
 
     class Meta:
@@ -200,6 +202,9 @@ class KPISerializer(serializers.ModelSerializer):
             "unit",
             "is_cumulative",
             "direction",
+            "baseline_value",
+            "baseline_year",
+            "baseline_year_label",
             "targets",
         ]
 

@@ -64,7 +64,24 @@ class InitiativeWriteSerializer(StrictModelSerializer):
 class KPIWriteSerializer(StrictModelSerializer):
     class Meta:
         model = KPI
-        fields = ["initiative", "order", "name", "unit", "is_cumulative", "direction"]
+        fields = [
+            "initiative",
+            "order",
+            "name",
+            "unit",
+            "is_cumulative",
+            "direction",
+            "baseline_value",
+            "baseline_year",
+        ]
+        extra_kwargs = {
+            "baseline_value": {"help_text": "The KPI's value before the plan; with its year."},
+            "baseline_year": {
+                "min_value": MIN_FISCAL_YEAR,
+                "max_value": MAX_FISCAL_YEAR,
+                "help_text": "The fiscal year of the baseline value, e.g. 2022.",
+            },
+        }
 
 
 class KPITargetWriteSerializer(StrictModelSerializer):
