@@ -7,8 +7,10 @@ evaluations, those of the department the department roles belong to, and the mar
 seeded into them).
 
 - ``role_may_not_write``: a 2xx answer to a write the role may not make (README's table: the
-  public, read keys and viewers write nothing; department editors and read-write keys write
-  evaluations and KPI actuals of their own departments only; the secretariat writes all).
+  public, read keys and viewers write no plan data; department editors and read-write keys
+  write evaluations and KPI actuals of their own departments only; the secretariat writes
+  all; every signed-in caller may set its own notification preferences and make export
+  files as jobs).
 - ``unpublished_data_hidden``: a 2xx answer that shows an R7 (open round) evaluation, rating,
   KPI actual or count that the role may not read (the public sees published rounds only;
   department roles see their own departments' evaluations in any state).
@@ -49,6 +51,13 @@ EDITOR_WRITES = {
     ("DELETE", "/api/v1/kpi-actuals/{id}/"),
     ("POST", "/api/v1/imports/progress/"),
 }
+# Writes that change no plan data, open to every caller who is signed in or has a key: one's
+# own notification preferences (users; keys get 403), export files made as jobs.
+OWN_WRITES = {
+    ("PUT", "/api/v1/me/notifications/"),
+    ("POST", "/api/v1/exports/plans/{code}/document/jobs/"),
+    ("POST", "/api/v1/exports/plans/{code}/tables/{table}/jobs/"),
+}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -85,7 +94,7 @@ def role_may_not_write(ctx, response, case):
     if method in SAFE_METHODS or not 200 <= response.status_code < 300:
         return None
     operation = (method, case.operation.path)
-    if ROLE == "secretariat":
+    if ROLE == "secretariat" or (ROLE != "anonymous" and operation in OWN_WRITES):
         return None
     if ROLE in READ_ONLY_ROLES or operation not in EDITOR_WRITES:
         raise AssertionError(

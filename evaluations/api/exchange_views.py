@@ -286,6 +286,13 @@ EXPORT_VISIBILITY = (
     "The plan's secretariat gets every round; everyone else what they may read: published "
     "rounds (and department members their departments' evaluations)."
 )
+TABLE = OpenApiParameter(
+    "table",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    enum=list(exporter.TABLES),
+    description="The table.",
+)
 
 
 def _plan_for(request: Request, code: str) -> Plan:
@@ -329,13 +336,7 @@ class PlanTableExportView(StrictQueryMixin, APIView):
         ),
         parameters=[
             PLAN_CODE,
-            OpenApiParameter(
-                "table",
-                OpenApiTypes.STR,
-                OpenApiParameter.PATH,
-                enum=list(exporter.TABLES),
-                description="The table.",
-            ),
+            TABLE,
         ],
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
@@ -385,13 +386,7 @@ class PlanTableExportJobView(APIView):
         + EXPORT_VISIBILITY,
         parameters=[
             PLAN_CODE,
-            OpenApiParameter(
-                "table",
-                OpenApiTypes.STR,
-                OpenApiParameter.PATH,
-                enum=list(exporter.TABLES),
-                description="The table.",
-            ),
+            TABLE,
             LOCATION,
         ],
         request=None,
