@@ -10,7 +10,17 @@ from dxapi.filters import (
     StrictFilterSet,
     id_or_code,
 )
-from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
+from evaluations.models import (
+    DeliveryState,
+    Evaluation,
+    EvaluationStatus,
+    KPIActual,
+    Rating,
+    Round,
+    RoundStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from evaluations.policy import evaluations_visible_to
 from evaluations.selectors import differing_from_suggestion
 from initiatives.access import actor_for
@@ -193,3 +203,21 @@ class InitiativeProgressFilter(InitiativeFilter):
         if rating:
             evaluations = evaluations.filter(rating=rating)
         return queryset.filter(pk__in=evaluations.values("initiative"))
+
+
+class WebhookSubscriptionFilter(StrictFilterSet):
+    plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["plan", "is_active"]
+
+
+class WebhookDeliveryFilter(StrictFilterSet):
+    subscription = IntegerFilter(field_name="subscription", help_text="Webhook id.")
+    event = IntegerFilter(field_name="event", help_text="Event id.")
+    state = ChoiceFilter(choices=DeliveryState.choices)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["subscription", "event", "state"]

@@ -61,6 +61,7 @@ class MeViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     filter_backends: list = []
     pagination_class = None
     serializer_class = NotificationPreferencesSerializer
+    metadata_class = None  # no OPTIONS description: there is no queryset to describe
 
     def _user(self, request: Request):
         actor = actor_for(request)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from dxapi.filters import id_or_code
 from dxapi.strict import refuse_body
 from evaluations import webhooks
+from evaluations.api.filters import WebhookDeliveryFilter, WebhookSubscriptionFilter
 from evaluations.models import (
     EventKind,
     WebhookAttempt,
@@ -145,7 +146,7 @@ class WebhookSubscriptionViewSet(
 ):
     serializer_class = WebhookSubscriptionSerializer
     permission_classes = [IsAuthenticatedActor]
-    filterset_fields = ["plan", "is_active"]
+    filterset_class = WebhookSubscriptionFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["id"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -234,7 +235,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 class WebhookDeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = WebhookDeliverySerializer
     permission_classes = [IsAuthenticatedActor]
-    filterset_fields = ["subscription", "state", "event"]
+    filterset_class = WebhookDeliveryFilter
     ordering_fields = ["id"]
     ordering = ["-id"]
 
