@@ -55,6 +55,14 @@ class StandardPagination(PageNumberPagination):
     def get_page_size(self, request: Request) -> int:
         return page_size_from(request, self.page_size)
 
+    def get_page_number(self, request: Request, paginator) -> str | int:
+        """A page given blank (``?page=``) is an invalid page (404) like ``?page=x``, not the
+        first page."""
+        value = request.query_params.get(self.page_query_param)
+        if value is not None and not value.strip():
+            return "invalid"
+        return super().get_page_number(request, paginator)
+
     def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
         return [

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from evaluations import events, services
 from evaluations.models import Evaluation, EvaluationStatus, Event, KPIActual, Round, RoundStatus
@@ -326,3 +327,8 @@ def test_publishing_records_the_round_published_and_the_public_sees_it(
         "round.closed",
         "round.published",
     ]
+
+
+@pytest.mark.parametrize(("query", "status"), [("plan=", 400), ("plan=nosuch", 404)])
+def test_a_blank_or_unknown_plan_is_refused(plan, query, status) -> None:
+    assert APIClient().get(f"/api/v1/events/?{query}").status_code == status

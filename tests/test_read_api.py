@@ -2,6 +2,7 @@
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from evaluations.api.serializers import InitiativeProgressSerializer
 from evaluations.models import Evaluation, EvaluationStatus, KPIActual, Rating, Round, RoundStatus
@@ -524,3 +525,8 @@ def test_error_responses_carry_a_request_id_too(api) -> None:
     response = api.get("/api/v1/initiatives/999999/", headers={"X-Request-ID": "trace-12345678"})
     assert response.status_code == 404
     assert response["X-Request-ID"] == "trace-12345678"
+
+
+def test_a_blank_page_is_an_invalid_page_not_the_first(plan) -> None:
+    assert APIClient().get("/api/v1/pillars/?page=").status_code == 404
+    assert APIClient().get("/api/v1/pillars/?page=1").status_code == 200

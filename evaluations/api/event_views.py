@@ -13,20 +13,19 @@ or a reopening is for the plan's secretariat and the initiative's departments.""
 from datetime import timedelta
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dxapi.filters import MAX_ID, id_or_code
+from dxapi.filters import MAX_ID
 from dxapi.pagination import MAX_PAGE_SIZE
 from dxapi.strict import StrictQueryMixin
 from evaluations import events as outbox
+from evaluations.api.aggregate_views import PlanParamField
 from evaluations.models import Event, EventKind
-from evaluations.policy import evaluations_insider_ids, events_visible_to, plans_visible_to
+from evaluations.policy import evaluations_insider_ids, events_visible_to
 from initiatives.access import actor_for
 from initiatives.api.permissions import ReadAnyoneWriteAuthenticated
 
@@ -47,14 +46,8 @@ class EventFeedQuery(serializers.Serializer):
         default=50,
         help_text=f"At most this many events (1–{MAX_PAGE_SIZE}).",
     )
-    plan = serializers.CharField(required=False, help_text="Plan id or code.")
+    plan = PlanParamField(required=False, help_text="Plan id or code.")
     kind = serializers.ChoiceField(choices=EventKind.choices, required=False)
-
-    def validate_plan(self, value: str):
-        if "\x00" in value:
-            raise serializers.ValidationError(_("Null characters are not allowed."))
-        plans = plans_visible_to(actor_for(self.context["request"]))
-        return get_object_or_404(plans, **id_or_code(value))
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -104,7 +97,7 @@ class EventViewSet(StrictQueryMixin, viewsets.GenericViewSet):
         responses=EventFeedSerializer,
     )
     def list(self, request: Request) -> Response:
-        query = EventFeedQuery(data=request.query_params, context={"request": request})
+        query = EventFeedQuery(data=request.query_params.dict(), context={"request": request})
         query.is_valid(raise_exception=True)
         params = query.validated_data
         events = self.get_queryset().filter(pk__gt=params["after"])

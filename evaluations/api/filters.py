@@ -14,6 +14,9 @@ from evaluations.models import (
     DeliveryState,
     Evaluation,
     EvaluationStatus,
+    Job,
+    JobKind,
+    JobState,
     KPIActual,
     Rating,
     Round,
@@ -221,3 +224,13 @@ class WebhookDeliveryFilter(StrictFilterSet):
     class Meta:
         model = WebhookDelivery
         fields = ["subscription", "event", "state"]
+
+
+class JobFilter(StrictFilterSet):
+    plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
+    state = ChoiceFilter(choices=JobState.choices)
+    kind = ChoiceFilter(choices=JobKind.choices)
+
+    class Meta:
+        model = Job
+        fields = ["plan", "state", "kind"]

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evaluations import jobs
+from evaluations.api.filters import JobFilter
 from evaluations.models import Job, JobState
 from evaluations.policy import jobs_visible_to
 from initiatives.access import actor_for
@@ -148,7 +149,7 @@ DESCRIPTION = (
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = JobSerializer
     permission_classes = [IsAuthenticatedActor]
-    filterset_fields = ["state", "kind", "plan"]
+    filterset_class = JobFilter
     ordering_fields = ["created_at", "id"]
     ordering = ["-created_at", "-id"]
 
