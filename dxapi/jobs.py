@@ -157,7 +157,8 @@ def _queue_due_periodic_tasks() -> None:
         if not isinstance(seconds, int | float):
             continue  # crontab schedules: the beat's alone
         if cache.add(f"dxapi:jobs:periodic:{name}", 1, timeout=max(1, int(seconds))):
-            app.loader.import_default_modules()
+            if entry["task"] not in app.tasks:  # the apps' task modules, imported once
+                app.loader.import_default_modules()
             _submit(app.tasks[entry["task"]], tuple(entry.get("args", ())))
 
 
