@@ -297,6 +297,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("THROTTLE_ANON", "600/minute"),
         "user": os.environ.get("THROTTLE_USER", "3000/minute"),
         "api_key": os.environ.get("THROTTLE_API_KEY", "6000/minute"),
+        # Citizens' opinions sent, per person (user or client address).
+        "opinions": os.environ.get("THROTTLE_OPINIONS", "10/hour"),
     },
     "DEFAULT_PERMISSION_CLASSES": ["initiatives.api.permissions.IsAuthenticatedActor"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -391,6 +393,9 @@ SPECTACULAR_SETTINGS = {
         "KPIDirectionEnum": "initiatives.models.KPIDirection",
         "DepartmentRoleEnum": "initiatives.models.DepartmentRole",
         "ApiKeyRoleEnum": "initiatives.models.ApiKeyRole",
+        "OpinionStatusEnum": "evaluations.models.OpinionStatus",
+        "OpinionSourceEnum": "evaluations.models.OpinionSource",
+        "AgeBandEnum": "evaluations.models.AgeBand",
         **{
             name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
             for name in _STANDARD_ERROR_ENUMS
@@ -495,6 +500,19 @@ WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", "3
 # A webhook is paused after this many failed attempts in a row, the first this long ago.
 WEBHOOK_PAUSE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_PAUSE_AFTER_FAILURES", "20"))
 WEBHOOK_PAUSE_AFTER_SECONDS = float(os.environ.get("WEBHOOK_PAUSE_AFTER_SECONDS", "21600"))
+
+# Broad listening (``evaluations.listening``). The optional language-model step writes
+# cluster titles and summaries from masked text through an OpenAI-compatible endpoint (a local
+# server on the prefecture's network, or a cloud one where allowed); off while the URL is empty.
+OPINION_LLM_BASE_URL = os.environ.get("OPINION_LLM_BASE_URL", "")
+OPINION_LLM_MODEL = os.environ.get("OPINION_LLM_MODEL", "gpt-4o-mini")
+OPINION_LLM_API_KEY = os.environ.get("OPINION_LLM_API_KEY", "")
+OPINION_LLM_TIMEOUT_SECONDS = float(os.environ.get("OPINION_LLM_TIMEOUT_SECONDS", "30"))
+OPINION_LLM_MAX_OPINIONS_PER_CLUSTER = int(
+    os.environ.get("OPINION_LLM_MAX_OPINIONS_PER_CLUSTER", "10")
+)
+# The same text from the same sender within this many hours is refused as a duplicate.
+OPINION_DUPLICATE_HOURS = int(os.environ.get("OPINION_DUPLICATE_HOURS", "24"))
 
 # E-mail: SMTP whenever EMAIL_HOST is set (DEBUG or not); without it, e-mails are written to
 # the console (the log), not sent.

@@ -144,3 +144,18 @@ class StrictQueryMixin:
         super().initial(request, *args, **kwargs)
         if not getattr(self, "filter_backends", None):
             refuse_unknown_parameters(self, request, None)
+
+
+def checked_body(serializer_class, request: Request, **context) -> dict:
+    """The body's fields as ``serializer_class`` validates them, unknown ones refused (a 400
+    naming them). ``context`` reaches the serializer beside the request."""
+    data = request.data if hasattr(request.data, "keys") else {}
+    serializer = serializer_class(data=request.data, context={"request": request, **context})
+    serializer.is_valid(raise_exception=True)
+    unknown = sorted(set(data) - set(serializer.fields))
+    if unknown:
+        detail = _("Unknown field.")
+        raise exceptions.ValidationError(
+            {name: [exceptions.ErrorDetail(detail, code="unknown_field")] for name in unknown}
+        )
+    return serializer.validated_data

@@ -26,6 +26,7 @@ __all__ = [
     "AnonymousRateThrottle",
     "ApiKeyRateThrottle",
     "FixedWindowRateThrottle",
+    "OpinionRateThrottle",
     "UserRateThrottle",
     "client_address",
 ]
@@ -137,3 +138,15 @@ class ApiKeyRateThrottle(FixedWindowRateThrottle):
 
     def get_ident(self, request) -> str | None:
         return _api_key_prefix(request)
+
+
+class OpinionRateThrottle(FixedWindowRateThrottle):
+    """Opinions sent, per user or client address: a person writes a few, a script many."""
+
+    scope = "opinions"
+
+    def get_ident(self, request) -> str | None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return f"user:{user.pk}"
+        return client_address(request) or "unknown"

@@ -737,5 +737,6 @@ class KPIActualAdmin(CycleAdmin):
 from evaluations import (  # noqa: E402 (the pages of other modules)
     admin_jobs,  # noqa: F401 (registers the jobs page)
     admin_notifications,  # noqa: F401 (registers the e-mail pages)
+    admin_opinions,  # noqa: F401 (opinions and their analyses)
     admin_webhooks,  # noqa: F401 (events and webhooks pages)
 )

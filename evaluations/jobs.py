@@ -38,7 +38,7 @@ from dxapi.middleware import current_request_id
 from dxapi.versions import StaleVersion
 from evaluations.exchange import exporter, importer
 from evaluations.exchange.sheets import CSV_MIME, SheetError, read_sheet
-from evaluations.models import Job, JobKind, JobState
+from evaluations.models import Job, JobKind, JobState, OpinionAnalysis
 from evaluations.policy import plans_visible_to
 from initiatives.access import Actor, actor_for_api_key, actor_for_user
 from initiatives.models import ApiKey, Plan
@@ -89,6 +89,15 @@ def start_export(*, actor: Actor, plan: Plan, table: str | None) -> Job:
         job = _new_job(JobKind.DOCUMENT_EXPORT, actor=actor, plan=plan, params={})
     else:
         job = _new_job(JobKind.TABLE_EXPORT, actor=actor, plan=plan, params={"table": table})
+    job.save()
+    return _submit(job)
+
+
+def start_opinion_analysis(*, actor: Actor, analysis: OpinionAnalysis) -> Job:
+    """A job running a recorded analysis of the plan's opinions (``listening.runs``)."""
+    job = _new_job(
+        JobKind.OPINION_ANALYSIS, actor=actor, plan=analysis.plan, params={"analysis": analysis.pk}
+    )
     job.save()
     return _submit(job)
 
@@ -205,10 +214,18 @@ def _export(job: Job, actor: Actor, progress: _Progress) -> Outcome:
     return {"filename": name, "content_type": CSV_MIME, "table": table}, (name, chunks)
 
 
+def _opinion_analysis(job: Job, actor: Actor, progress: _Progress) -> Outcome:
+    from evaluations.listening import runs
+
+    analysis = runs.analysis_run(actor=actor, analysis_id=job.params["analysis"], progress=progress)
+    return runs.run_summary(analysis), None
+
+
 HANDLERS: dict[str, Callable[[Job, Actor, _Progress], Outcome]] = {
     JobKind.PROGRESS_IMPORT: _import,
     JobKind.TABLE_EXPORT: _export,
     JobKind.DOCUMENT_EXPORT: _export,
+    JobKind.OPINION_ANALYSIS: _opinion_analysis,
 }
 
 

@@ -264,6 +264,7 @@ class JobKind(models.TextChoices):
     PROGRESS_IMPORT = "progress_import", _("進捗シートの取込")
     TABLE_EXPORT = "table_export", _("表のエクスポート")
     DOCUMENT_EXPORT = "document_export", _("計画文書のエクスポート")
+    OPINION_ANALYSIS = "opinion_analysis", _("意見の分析")
 
 
 class JobState(models.TextChoices):
@@ -666,3 +667,18 @@ class EmailNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.address}"
+
+
+# Citizens' opinions and their analyses live in their own module, as models of this app.
+from evaluations.opinion_models import (  # noqa: E402, F401
+    OPINION_TEXT_LIMIT,
+    AgeBand,
+    AnalysisState,
+    Opinion,
+    OpinionAnalysis,
+    OpinionCluster,
+    OpinionLink,
+    OpinionPlacement,
+    OpinionSource,
+    OpinionStatus,
+)

@@ -23,6 +23,10 @@ answers: who may act (``PermissionDenied``, 403), then whether the record's stat
 - report, export, aggregates: anyone, of what they may see.
 - revert a record to an old version from its history: the superuser.
 - e-mails sent about a plan: its secretariat; notification preferences: each user its own.
+- citizens' opinions: anyone may send one (API keys excepted: they act for systems, not
+  citizens). The plan's secretariat reads them all, originals included, moderates, imports,
+  runs and publishes analyses and confirms initiative links; a department reads the masked
+  opinions about its initiatives; everyone reads published analyses.
 """
 
 from enum import StrEnum
@@ -41,6 +45,9 @@ from evaluations.models import (
     Job,
     KPIActual,
     NotificationPreference,
+    Opinion,
+    OpinionAnalysis,
+    OpinionStatus,
     Round,
     RoundStatus,
     WebhookDelivery,
@@ -423,3 +430,47 @@ def require_may_get_template(actor: Actor, plan: Plan, department: Department | 
 def may_revert_history(actor: Actor) -> bool:
     """Reverting a record to an old version bypasses the workflow: the superuser's alone."""
     return actor.is_superuser
+
+
+# --- Citizens' opinions and their analyses ------------------------------------------------
+
+
+def opinions_visible_to(actor: Actor) -> QuerySet[Opinion]:
+    """Every opinion of a plan for its secretariat; for department members, those about their
+    departments' initiatives (named by the sender or confirmed by the secretariat) that are
+    not hidden; none for the public, who reads them through published analyses."""
+    opinions = _limited_to_key_plan(Opinion.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return opinions
+    own_initiatives = InitiativeDepartment.objects.filter(
+        department_id__in=actor.readable_department_ids
+    ).values("initiative_id")
+    return opinions.filter(
+        Q(plan_id__in=actor.secretariat_plan_ids)
+        | (
+            ~Q(status=OpinionStatus.HIDDEN)
+            & (
+                Q(confirmed_initiative_id__in=own_initiatives)
+                | Q(initiative_id__in=own_initiatives)
+            )
+        )
+    )
+
+
+def may_see_original_opinion(actor: Actor, opinion: Opinion) -> bool:
+    """The text as sent, before masking, and how it was sent: the plan's secretariat alone."""
+    return actor.plan_limit in (None, opinion.plan_id) and actor.is_secretariat_of(opinion.plan_id)
+
+
+def require_may_send_opinion(actor: Actor) -> None:
+    """Opinions come from people: the public and signed-in users, not API keys."""
+    if actor.api_key is not None:
+        raise PermissionDenied(_("Opinions are sent by people, not by API keys."))
+
+
+def opinion_analyses_visible_to(actor: Actor) -> QuerySet[OpinionAnalysis]:
+    """Published analyses for everyone; every analysis of a plan for its secretariat."""
+    analyses = _limited_to_key_plan(OpinionAnalysis.objects.all(), actor, "plan_id")
+    if actor.is_superuser:
+        return analyses
+    return analyses.filter(Q(is_published=True) | Q(plan_id__in=actor.secretariat_plan_ids))

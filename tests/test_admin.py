@@ -26,6 +26,8 @@ from evaluations.models import (
     Job,
     KPIActual,
     NotificationPreference,
+    Opinion,
+    OpinionAnalysis,
     Round,
     WebhookAttempt,
     WebhookDelivery,
@@ -65,9 +67,12 @@ ADMIN_MODELS: list[type[Model]] = [
     WebhookSubscription,
     WebhookDelivery,
     WebhookAttempt,
+    Opinion,
+    OpinionAnalysis,
 ]
-# Made by the service (events, deliveries and their attempts), never by hand.
-NO_ADD_PAGE = (Job, EmailNotification, Event, WebhookDelivery, WebhookAttempt)
+# Made by the service (events, deliveries and their attempts) or sent by citizens (opinions),
+# never by hand.
+NO_ADD_PAGE = (Job, EmailNotification, Event, WebhookDelivery, WebhookAttempt, Opinion)
 LAST_INITIATIVE_TITLE = "学術研究機関等との連携によるヒューマンインタフェースの研究開発の推進"
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +107,10 @@ def plan_data(django_user_model) -> None:
     )
     delivery = WebhookDelivery.objects.create(subscription=webhook, event=event, webhook_id="m1")
     WebhookAttempt.objects.create(delivery=delivery, status_code=200, response_excerpt="ok")
+    Opinion.objects.create(
+        plan=plan, body="意見です。", original_body="意見です。", body_digest="admin"
+    )
+    OpinionAnalysis.objects.create(plan=plan, title="分析", state="succeeded")
 
 
 def admin_url(model: type[Model], view: str, *args: object) -> str:

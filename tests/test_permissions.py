@@ -23,11 +23,14 @@ from rest_framework.test import APIClient
 
 from evaluations.api.urls import router as cycle_router
 from evaluations.models import (
+    AnalysisState,
     Evaluation,
     EvaluationStatus,
     Event,
     NotificationKind,
     NotificationPreference,
+    Opinion,
+    OpinionAnalysis,
     Round,
     WebhookDelivery,
     WebhookSubscription,
@@ -159,6 +162,31 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
     ("me-notifications", "PUT", ""): roles(
         200, anonymous=401, read_key=403, rw_key=403, bound_key=403, secretariat_key=403
     ),
+    # Citizens' opinions: anyone sends one but API keys; the secretariat reads and moderates
+    # them all; a department reads those about its initiatives (the object is about No. 89).
+    ("opinion-list", "GET", ""): roles(200, anonymous=401),
+    ("opinion-list", "POST", ""): roles(
+        201, read_key=403, rw_key=403, bound_key=403, secretariat_key=403
+    ),
+    ("opinion-detail", "GET", ""): roles(200, anonymous=401, other_editor=404, read_key=404),
+    ("opinion-detail", "PATCH", ""): roles(
+        403, anonymous=401, secretariat=200, other_editor=404, read_key=404
+    ),
+    ("opinion-detail", "PATCH", "no If-Match"): roles(
+        403, anonymous=401, secretariat=428, other_editor=404, read_key=404
+    ),
+    ("opinion-detail", "DELETE", ""): roles(405, anonymous=401),
+    ("opinion-import-template", "GET", ""): roles(200, anonymous=401),
+    # Analyses: run, published and withdrawn by the secretariat; an unpublished one is its
+    # alone (404 for others); a published one is everyone's to read.
+    ("opinion-analysis-list", "GET", ""): every(200),
+    ("opinion-analysis-list", "POST", ""): roles(403, anonymous=401, secretariat=202),
+    ("opinion-analysis-detail", "GET", ""): roles(404, secretariat=200),
+    ("opinion-analysis-result", "GET", ""): roles(404, secretariat=200),
+    ("opinion-analysis-page", "GET", ""): roles(404, secretariat=200),
+    ("opinion-analysis-result", "GET", "published"): every(200),
+    ("opinion-analysis-publish", "POST", ""): roles(404, anonymous=401, secretariat=200),
+    ("opinion-analysis-unpublish", "POST", "published"): roles(403, anonymous=401, secretariat=200),
     ("round-list", "GET", ""): every(200),
     ("round-list", "POST", ""): roles(403, anonymous=401, secretariat=201),
     ("round-detail", "GET", ""): roles(200, anonymous=404, read_key=404),
@@ -236,7 +264,14 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
 
 # Every table a matrix request may write to: a refused write must leave them all as they
 # were, an accepted one must change at least one of them.
-WRITABLE = (*PLAN_MODELS, NotificationPreference, WebhookSubscription, WebhookDelivery)
+WRITABLE = (
+    *PLAN_MODELS,
+    NotificationPreference,
+    WebhookSubscription,
+    WebhookDelivery,
+    Opinion,
+    OpinionAnalysis,
+)
 
 
 def snapshot() -> dict[str, list[dict]]:
@@ -288,6 +323,25 @@ def webhook_objects(plan, draft) -> dict[str, int]:
     return {"webhook": subscription.pk, "webhook-delivery": delivery.pk}
 
 
+def opinion_objects(plan, case: str) -> dict[str, int]:
+    """An opinion about No. 89 (企画振興部's), and a finished analysis (published if the
+    ``case`` says so)."""
+    opinion = Opinion.objects.create(
+        plan=plan,
+        body="マトリクスの意見です。",
+        original_body="マトリクスの意見です。",
+        initiative=initiative(89),
+        body_digest="matrix",
+    )
+    analysis = OpinionAnalysis.objects.create(
+        plan=plan,
+        title="matrix",
+        state=AnalysisState.SUCCEEDED,
+        is_published=case == "published",
+    )
+    return {"opinion": opinion.pk, "opinion-analysis": analysis.pk}
+
+
 def request_for(name: str, method: str, case: str, *, plan, draft, actual, unused_department):
     """The URL and body of a matrix row, after putting the object in the state it needs."""
     if name.startswith("evaluation-"):
@@ -317,9 +371,10 @@ def request_for(name: str, method: str, case: str, *, plan, draft, actual, unuse
         "kpi-target": target.pk,
         "job": editors_job(plan).pk if name.startswith("job-") else None,
         **(webhook_objects(plan, draft) if name.startswith("webhook-") else {}),
+        **(opinion_objects(plan, case) if name.startswith("opinion-") else {}),
         "me": None,  # the caller's own: no id in the URL
     }
-    if name.endswith("-list") or objects[basename_of(name)] is None:
+    if name.endswith(("-list", "-import-template")) or objects[basename_of(name)] is None:
         url = reverse(name)
     else:
         url = reverse(name, args=[objects[basename_of(name)]])
@@ -333,6 +388,9 @@ def request_for(name: str, method: str, case: str, *, plan, draft, actual, unuse
         ("kpi-actual-detail", "PATCH"): {"value": "4"},
         ("webhook-list", "POST"): {"plan": plan.pk, "url": "https://93.184.215.14/hook"},
         ("webhook-detail", "PATCH"): {"description": "matrix"},
+        ("opinion-list", "POST"): {"plan": plan.code, "body": "光回線をもっと早く整備してほしい。"},
+        ("opinion-detail", "PATCH"): {"status": "published"},
+        ("opinion-analysis-list", "POST"): {"plan": plan.code, "seed": 1},
         ("plan-list", "POST"): {
             "code": "new-plan",
             "organisation": "秋田県",
@@ -436,6 +494,7 @@ VERSIONED = {
     ("evaluation-reopen", "POST"),
     ("kpi-actual-detail", "PATCH"),
     ("kpi-actual-detail", "DELETE"),
+    ("opinion-detail", "PATCH"),
 }
 
 
@@ -447,6 +506,9 @@ def headers_for(name: str, method: str, case: str, *, draft, actual) -> dict[str
         return {}
     if case == "If-Match *":
         return {"HTTP_IF_MATCH": "*"}
+    if name.startswith("opinion-"):
+        opinion = Opinion.objects.get()
+        return {"HTTP_IF_MATCH": f'"opinion-{opinion.pk}-v{opinion.version}"'}
     record = actual if name.startswith("kpi-actual") else draft
     headers = if_match(record)
     if case == "stale If-Match":

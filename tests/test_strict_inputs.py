@@ -17,7 +17,13 @@ from evaluations.models import Evaluation, Job, KPIActual, Round
 from initiatives.models import KPI, Department, Initiative, KPITarget, Pillar, PolicyArea
 from tests.conftest import PLAN_CODE, error_attrs
 from tests.helpers import finished_export_job, if_match, url
-from tests.test_permissions import MATRIX, headers_for, request_for, webhook_objects
+from tests.test_permissions import (
+    MATRIX,
+    headers_for,
+    opinion_objects,
+    request_for,
+    webhook_objects,
+)
 
 # The matrix's writes the secretariat may do, with their current If-Match.
 WRITES = [
@@ -176,7 +182,7 @@ def test_the_schema_documents_json_request_bodies_only():
                 continue
             expected = (
                 ["multipart/form-data"]
-                if path.endswith("/imports/progress/")
+                if path.endswith(("/imports/progress/", "/opinions/import/"))
                 else ["application/json"]
             )
             assert list(body["content"]) == expected, (method, path)
@@ -221,6 +227,10 @@ def concrete(path: str, plan) -> str:
             r6 = Round.objects.get(plan=plan, fiscal_year=2024)
             ids = webhook_objects(plan, r6.evaluations.first())
             name = "webhook" if resource == "webhooks" else "webhook-delivery"
+            return path.replace("{id}", str(ids[name]))
+        if resource in ("opinions", "opinion-analyses"):
+            ids = opinion_objects(plan, "")
+            name = "opinion" if resource == "opinions" else "opinion-analysis"
             return path.replace("{id}", str(ids[name]))
         pk = plan.pk if resource == "plans" else models[resource].objects.order_by("pk")[0].pk
         path = path.replace("{id}", str(pk))

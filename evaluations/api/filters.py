@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django_filters import rest_framework as filters
 
 from dxapi.filters import (
@@ -11,6 +12,8 @@ from dxapi.filters import (
     id_or_code,
 )
 from evaluations.models import (
+    AgeBand,
+    AnalysisState,
     DeliveryState,
     Evaluation,
     EvaluationStatus,
@@ -18,6 +21,10 @@ from evaluations.models import (
     JobKind,
     JobState,
     KPIActual,
+    Opinion,
+    OpinionAnalysis,
+    OpinionSource,
+    OpinionStatus,
     Rating,
     Round,
     RoundStatus,
@@ -234,3 +241,30 @@ class JobFilter(StrictFilterSet):
     class Meta:
         model = Job
         fields = ["plan", "state", "kind"]
+
+
+class OpinionFilter(StrictFilterSet):
+    plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
+    status = ChoiceFilter(choices=OpinionStatus.choices)
+    source = ChoiceFilter(choices=OpinionSource.choices)
+    age_band = ChoiceFilter(choices=AgeBand.choices)
+    initiative = IntegerFilter(
+        method="about_initiative",
+        help_text="Initiative number: opinions that name it or were confirmed to be about it.",
+    )
+
+    class Meta:
+        model = Opinion
+        fields = ["plan", "status", "source", "age_band", "initiative"]
+
+    def about_initiative(self, queryset, name: str, value):
+        return queryset.filter(Q(initiative__number=value) | Q(confirmed_initiative__number=value))
+
+
+class OpinionAnalysisFilter(StrictFilterSet):
+    plan = PlanFilter(field_name="plan", help_text="Plan id or code.")
+    state = ChoiceFilter(choices=AnalysisState.choices)
+
+    class Meta:
+        model = OpinionAnalysis
+        fields = ["plan", "state", "is_published"]

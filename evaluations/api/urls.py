@@ -10,6 +10,7 @@ from evaluations.api import (
     event_views,
     job_views,
     notification_views,
+    opinion_views,
     report_views,
     views,
     webhook_views,
@@ -45,6 +46,10 @@ router.register(
     "webhook-deliveries", webhook_views.WebhookDeliveryViewSet, basename="webhook-delivery"
 )
 router.register("me", notification_views.MeViewSet, basename="me")
+router.register("opinions", opinion_views.OpinionViewSet, basename="opinion")
+router.register(
+    "opinion-analyses", opinion_views.OpinionAnalysisViewSet, basename="opinion-analysis"
+)
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dxapi.filters import id_or_code
-from dxapi.strict import refuse_body
+from dxapi.strict import checked_body, refuse_body
 from evaluations import webhooks
 from evaluations.api.filters import WebhookDeliveryFilter, WebhookSubscriptionFilter
 from evaluations.models import (
@@ -111,19 +111,6 @@ class WebhookSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new signing secret: shown this once.")
 
 
-def _checked_body(serializer_class, request: Request) -> dict:
-    """The body's fields, unknown ones refused (a 400 naming them)."""
-    data = request.data if hasattr(request.data, "keys") else {}
-    serializer = serializer_class(data=request.data, context={"request": request})
-    serializer.is_valid(raise_exception=True)
-    unknown = sorted(set(data) - set(serializer.fields))
-    if unknown:
-        raise serializers.ValidationError(
-            {name: [_("Unknown field.")] for name in unknown}, code="unknown_field"
-        )
-    return serializer.validated_data
-
-
 DESCRIPTION = (
     "The plan's secretariat subscribes URLs to the plan's events; each event is POSTed to "
     "every active webhook that wants its kind, signed per Standard Webhooks (`webhook-id`, "
@@ -161,7 +148,7 @@ class WebhookSubscriptionViewSet(
         responses={201: WebhookCreatedSerializer},
     )
     def create(self, request: Request) -> Response:
-        data = _checked_body(WebhookCreateSerializer, request)
+        data = checked_body(WebhookCreateSerializer, request)
         subscription, secret = webhooks.subscription_create(actor=actor_for(request), **data)
         subscription.secret = secret
         return Response(WebhookCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
@@ -174,7 +161,7 @@ class WebhookSubscriptionViewSet(
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         subscription = self.get_object()
-        data = _checked_body(WebhookUpdateSerializer, request)
+        data = checked_body(WebhookUpdateSerializer, request)
         subscription = webhooks.subscription_update(
             actor=actor_for(request), subscription=subscription, data=data
         )

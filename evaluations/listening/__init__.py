@@ -1,0 +1,2 @@
+"""Broad listening (広聴): citizens' opinions on the plan, masked, grouped, labelled and linked
+to its initiatives on this machine, with no network needed."""
