@@ -68,7 +68,8 @@ class AutoSchema(StandardErrorsAutoSchema):
 
     - 409 on writes only, and 412/428 on the writes of versioned records (views with an
       ``etag_kind``) that take If-Match;
-    - reads open to anonymous callers where the view's permission says so (``public_reads``);
+    - reads open to anonymous callers where the view's permission says so (``public_reads``),
+      and the actions it opens to them (``public_actions``);
     - 400 for the query parameters a view validates with its ``query_serializer`` and for the
       page size and cursor of lists; 404 where an input names a record to look up
       (``looks_up_records`` on a field);
@@ -79,9 +80,13 @@ class AutoSchema(StandardErrorsAutoSchema):
 
     def get_auth(self):
         auths = super().get_auth()
-        public = any(getattr(p, "public_reads", False) for p in self.view.get_permissions())
+        permissions = self.view.get_permissions()
+        public = any(getattr(p, "public_reads", False) for p in permissions)
         if public and self.method in ("GET", "HEAD", "OPTIONS") and {} not in auths:
             auths.append({})
+        action = getattr(self.view, "action", None)
+        if any(action in getattr(p, "public_actions", ()) for p in permissions):
+            auths.append({})  # open to anonymous callers (sending an opinion)
         return auths
 
     def _is_write(self) -> bool:

@@ -45,6 +45,16 @@ class OpinionForm(forms.ModelForm):
         model = Opinion
         fields = SECRETARIAT_EDITS
 
+    def clean(self) -> dict:
+        data = super().clean()
+        if "status" in data:
+            try:
+                intake.moderation_validate(data["status"], data.get("hidden_reason", ""))
+            except ValidationError as error:
+                for field, messages_ in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages_)
+        return data
+
 
 @admin.register(Opinion)
 class OpinionAdmin(admin.ModelAdmin):
@@ -116,41 +126,18 @@ class OpinionAdmin(admin.ModelAdmin):
         return False  # hidden with a reason, never deleted
 
     def save_model(self, request: HttpRequest, obj: Opinion, form, change: bool) -> None:
-        actor = actor_for(request)
-        data = form.cleaned_data
-        changed = set(form.changed_data)
-        expected = form.initial.get("version", obj.version)
-        current = Opinion.objects.get(pk=obj.pk)
-        if changed & {"status", "hidden_reason"}:
-            current = intake.opinion_moderate(
-                actor=actor,
-                opinion=current,
-                status=data["status"],
-                hidden_reason=data.get("hidden_reason", ""),
-                expected_version=expected,
-            )
-            expected = current.version
-        if "body" in changed:
-            current = intake.opinion_edit_masked(
-                actor=actor, opinion=current, body=data["body"], expected_version=expected
-            )
-            expected = current.version
-        if "confirmed_initiative" in changed:
-            current = intake.opinion_confirm_initiative(
-                actor=actor,
-                opinion=current,
-                initiative=data["confirmed_initiative"],
-                expected_version=expected,
-            )
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        if not data:
+            return
+        if "hidden_reason" in data:
+            data["status"] = form.cleaned_data["status"]
+        current = intake.opinion_update(
+            actor=actor_for(request),
+            opinion=Opinion.objects.get(pk=obj.pk),
+            data=data,
+            expected_version=form.initial.get("version", obj.version),
+        )
         obj.__dict__.update(current.__dict__)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as error:
-            for message in error.messages:
-                messages.error(request, message)
-            return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("選択した意見を公開"))
     def publish_selected(self, request: HttpRequest, queryset) -> None:

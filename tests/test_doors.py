@@ -157,3 +157,98 @@ def test_evaluation_history(callers, r7_draft, role):
     published = Evaluation.objects.get(round__fiscal_year=2024, initiative__number=89)
     response = callers[role].get(reverse("evaluation-history", args=[published.pk]))
     assert response.status_code == (404 if role == "other_plan_key" else 200)
+
+
+# --- Citizens' opinions: the same rules through each door ----------------------------------
+
+
+@pytest.fixture
+def opinion_89(plan):
+    from evaluations.listening.intake import body_digest
+    from evaluations.models import Opinion
+    from tests.conftest import initiative
+
+    body = "光回線の整備をもっと早く進めてください。"
+    return Opinion.objects.create(
+        plan=plan,
+        body=body,
+        original_body=body,
+        initiative=initiative(89),
+        body_digest=body_digest(body),
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_opinions_sent(callers, plan, role):
+    from evaluations.models import Opinion
+
+    response = callers[role].post(
+        reverse("opinion-list"),
+        {"plan": PLAN_CODE, "body": f"{role}からの意見です。よろしくお願いします。"},
+        format="json",
+    )
+    people = role in {"anonymous", "viewer", "editor", "other_editor", "secretariat"}
+    assert response.status_code == (201 if people else 403)
+    assert Opinion.objects.count() == (1 if people else 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_opinions_read(callers, opinion_89, role):
+    response = callers[role].get(reverse("opinion-list"))
+    if role == "anonymous":
+        assert response.status_code in FORBIDDEN
+        return
+    assert response.status_code == 200
+    ids = [item["id"] for item in response.json()["results"]]
+    assert ids == ([opinion_89.pk] if role in MEMBERS_OF_89 else [])
+    shows_original = role in {"secretariat", "secretariat_key"}
+    assert all(("original_body" in item) == shows_original for item in response.json()["results"])
+
+
+def opinions_csv() -> io.BytesIO:
+    upload = io.BytesIO("意見,取組番号\n光回線の整備を早く進めてほしい。,89\n".encode())
+    upload.name = "opinions.csv"
+    return upload
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_opinions_imported(callers, plan, role):
+    from evaluations.models import Opinion
+
+    response = callers[role].post(
+        reverse("opinion-import-csv"),
+        {"plan": PLAN_CODE, "file": opinions_csv()},
+        format="multipart",
+    )
+    if role in {"secretariat", "secretariat_key"}:
+        assert response.status_code == 201
+        assert Opinion.objects.get().initiative.number == 89
+        return
+    # Another plan's key does not see this plan at all: its name is refused as unknown.
+    assert response.status_code == (400 if role == "other_plan_key" else 403) or (
+        role == "anonymous" and response.status_code == 401
+    )
+    assert not Opinion.objects.exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_opinion_analyses_run_and_read(callers, plan, role):
+    from evaluations.models import AnalysisState, OpinionAnalysis
+
+    analysis = OpinionAnalysis.objects.create(
+        plan=plan, title="未公表の分析", state=AnalysisState.SUCCEEDED
+    )
+    secretariat = role in {"secretariat", "secretariat_key"}
+    result = callers[role].get(reverse("opinion-analysis-result", args=[analysis.pk]))
+    assert result.status_code == (200 if secretariat else 404)
+    started = callers[role].post(
+        reverse("opinion-analysis-list"), {"plan": PLAN_CODE}, format="json"
+    )
+    if secretariat:
+        assert started.status_code == 202
+    else:
+        assert started.status_code in (*FORBIDDEN, 400)
+        assert OpinionAnalysis.objects.count() == 1
+    OpinionAnalysis.objects.filter(pk=analysis.pk).update(is_published=True)
+    published = callers[role].get(reverse("opinion-analysis-result", args=[analysis.pk]))
+    assert published.status_code == (404 if role == "other_plan_key" else 200)

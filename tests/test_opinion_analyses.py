@@ -300,3 +300,28 @@ def test_confirmed_opinions_teach_the_initiatives_texts(plan):
     text = {t.id: t.text for t in runs.initiative_texts(plan)}[no_89.pk]
     assert no_89.title in text
     assert opinions[0].body in text and opinions[1].body not in text
+
+
+def test_a_sender_follows_the_opinion_by_its_receipt(analysed, api, secretariat):
+    opinion = Opinion.objects.order_by("pk").first()
+    url = reverse("opinion-receipt-detail", args=[opinion.receipt])
+    before = api.get(url).json()
+    assert before["status"] == opinion.status and before["analyses"] == []
+    secretariat.post(reverse("opinion-analysis-publish", args=[analysed.pk]))
+    after = api.get(url).json()
+    placement = OpinionPlacement.objects.get(analysis=analysed, opinion=opinion)
+    cluster = OpinionCluster.objects.get(analysis=analysed, key=placement.coarse_key)
+    assert after["analyses"] == [
+        {
+            "id": analysed.pk,
+            "title": analysed.title,
+            "cluster": cluster.label,
+            "page_url": reverse("opinion-analysis-page", args=[analysed.pk]),
+        }
+    ]
+    assert "body" not in after and "original_body" not in after
+
+
+def test_an_unknown_receipt_is_404(api, plan):
+    url = reverse("opinion-receipt-detail", args=["00000000-0000-4000-8000-000000000000"])
+    assert api.get(url).status_code == 404

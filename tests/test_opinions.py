@@ -330,3 +330,35 @@ def test_the_import_template_has_the_headings_the_import_reads(secretariat, plan
         "公開への同意",
         "受付日時",
     ]
+
+
+def test_the_history_tells_who_moderated_to_the_secretariat_only(secretariat, editor, plan):
+    opinion = opinion_about(89)
+    secretariat.patch(
+        detail_url(opinion), {"status": "published"}, format="json", **if_match(opinion)
+    )
+    history = reverse("opinion-history", args=[opinion.pk])
+    newest = secretariat.get(history).json()["results"][0]
+    assert newest["reason"] == "published" and newest["user"] == "jimukyoku"
+    assert {"field": "status", "old": "received", "new": "published"} in newest["changes"]
+    seen = editor.get(history).json()["results"][0]
+    assert seen["user"] is None and seen["reason"] is None
+
+
+@pytest.mark.parametrize("body", [{}, {"status": "published"}])
+def test_a_department_gets_403_even_for_an_empty_change(editor, plan, body):
+    opinion = opinion_about(89)
+    response = editor.patch(detail_url(opinion), body, format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 403
+
+
+def test_an_empty_change_is_400_for_the_secretariat(secretariat, plan):
+    opinion = opinion_about(89)
+    response = secretariat.patch(detail_url(opinion), {}, format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 400
+    assert Opinion.objects.get(pk=opinion.pk).version == 1
+
+
+def test_text_fields_take_text_only(api, plan):
+    response = api.post(LIST, {"plan": PLAN_CODE, "body": 12345678}, format="json")
+    assert response.status_code == 400 and error_attrs(response) == ["body"]

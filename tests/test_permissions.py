@@ -177,6 +177,9 @@ MATRIX: dict[tuple[str, str, str], dict[str, int]] = {
     ),
     ("opinion-detail", "DELETE", ""): roles(405, anonymous=401),
     ("opinion-import-template", "GET", ""): roles(200, anonymous=401),
+    ("opinion-history", "GET", ""): roles(200, anonymous=401, other_editor=404, read_key=404),
+    # What became of an opinion: for whoever holds its receipt number.
+    ("opinion-receipt-detail", "GET", ""): every(200),
     # Analyses: run, published and withdrawn by the secretariat; an unpublished one is its
     # alone (404 for others); a published one is everyone's to read.
     ("opinion-analysis-list", "GET", ""): every(200),
@@ -339,7 +342,11 @@ def opinion_objects(plan, case: str) -> dict[str, int]:
         state=AnalysisState.SUCCEEDED,
         is_published=case == "published",
     )
-    return {"opinion": opinion.pk, "opinion-analysis": analysis.pk}
+    return {
+        "opinion": opinion.pk,
+        "opinion-analysis": analysis.pk,
+        "opinion-receipt": str(opinion.receipt),
+    }
 
 
 def request_for(name: str, method: str, case: str, *, plan, draft, actual, unused_department):

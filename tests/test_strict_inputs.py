@@ -232,6 +232,8 @@ def concrete(path: str, plan) -> str:
             ids = opinion_objects(plan, "")
             name = "opinion" if resource == "opinions" else "opinion-analysis"
             return path.replace("{id}", str(ids[name]))
+    if "{receipt}" in path:
+        return path.replace("{receipt}", opinion_objects(plan, "")["opinion-receipt"])
         pk = plan.pk if resource == "plans" else models[resource].objects.order_by("pk")[0].pk
         path = path.replace("{id}", str(pk))
     return path.replace("{code}", plan.code).replace("{table}", next(iter(TABLES)))

@@ -10,7 +10,7 @@ seeded into them).
   public, read keys and viewers write no plan data; department editors and read-write keys
   write evaluations and KPI actuals of their own departments only; the secretariat writes
   all; every signed-in caller may set its own notification preferences and make export
-  files as jobs).
+  files as jobs; people, signed in or not, send opinions, API keys do not).
 - ``unpublished_data_hidden``: a 2xx answer that shows an R7 (open round) evaluation, rating,
   KPI actual or count that the role may not read (the public sees published rounds only;
   department roles see their own departments' evaluations in any state).
@@ -58,6 +58,8 @@ OWN_WRITES = {
     ("POST", "/api/v1/exports/plans/{code}/document/jobs/"),
     ("POST", "/api/v1/exports/plans/{code}/tables/{table}/jobs/"),
 }
+# Writes open to people, signed in or not, but to no API key: sending an opinion.
+PEOPLES_WRITES = {("POST", "/api/v1/opinions/")}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -95,6 +97,8 @@ def role_may_not_write(ctx, response, case):
         return None
     operation = (method, case.operation.path)
     if ROLE == "secretariat" or (ROLE != "anonymous" and operation in OWN_WRITES):
+        return None
+    if operation in PEOPLES_WRITES and not ROLE.endswith("_key"):
         return None
     if ROLE in READ_ONLY_ROLES or operation not in EDITOR_WRITES:
         raise AssertionError(

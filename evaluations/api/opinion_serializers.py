@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from dxapi.serializer_fields import StrictCharField
 from evaluations.api.webhook_views import PlanField
 from evaluations.listening.intake import MUNICIPALITY_LIMIT
 from evaluations.models import (
@@ -47,7 +48,7 @@ def _initiative(plan, number: int | None, field: str) -> Initiative | None:
 
 class OpinionSendSerializer(serializers.Serializer):
     plan = PlanField(help_text="Plan id or code.")
-    body = serializers.CharField(
+    body = StrictCharField(
         max_length=OPINION_TEXT_LIMIT, help_text="The opinion, in the sender's words."
     )
     initiative = serializers.IntegerField(
@@ -67,14 +68,14 @@ class OpinionSendSerializer(serializers.Serializer):
     age_band = serializers.ChoiceField(
         choices=AgeBand.choices, required=False, allow_blank=True, default=""
     )
-    municipality = serializers.CharField(
+    municipality = StrictCharField(
         max_length=MUNICIPALITY_LIMIT, required=False, allow_blank=True, default=""
     )
     consent_to_publish = serializers.BooleanField(
         default=False,
         help_text="The sender agrees that the masked text may be quoted in published analyses.",
     )
-    website = serializers.CharField(
+    website = StrictCharField(
         required=False,
         allow_blank=True,
         default="",
@@ -168,8 +169,8 @@ class OpinionSecretariatSerializer(OpinionSerializer):
 
 class OpinionUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OpinionStatus.choices, required=False)
-    hidden_reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    body = serializers.CharField(
+    hidden_reason = StrictCharField(required=False, allow_blank=True, max_length=1000)
+    body = StrictCharField(
         required=False, max_length=OPINION_TEXT_LIMIT, help_text="The masked text, corrected."
     )
     confirmed_initiative = serializers.IntegerField(
@@ -202,7 +203,7 @@ class OpinionImportResultSerializer(serializers.Serializer):
 
 class AnalysisRequestSerializer(serializers.Serializer):
     plan = PlanField(help_text="Plan id or code.")
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     seed = serializers.IntegerField(
         min_value=0, max_value=MAX_SEED, required=False, default=0, help_text="Random seed."
     )
@@ -238,3 +239,18 @@ class OpinionAnalysisSerializer(serializers.ModelSerializer):
 
     def get_page_url(self, analysis: OpinionAnalysis) -> str:
         return reverse("opinion-analysis-page", args=[analysis.pk])
+
+
+class ReceiptAnalysisSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    cluster = serializers.CharField(help_text="The label of the opinion's coarse cluster.")
+    page_url = serializers.CharField()
+
+
+class ReceiptSerializer(serializers.Serializer):
+    receipt = serializers.UUIDField()
+    plan_code = serializers.CharField()
+    status = serializers.ChoiceField(choices=OpinionStatus.choices)
+    submitted_at = serializers.DateTimeField()
+    analyses = ReceiptAnalysisSerializer(many=True)

@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -27,6 +27,7 @@ from rest_framework.response import Response
 
 from dxapi.client_address import client_address
 from dxapi.etags import ETAG, IF_MATCH, expected_version, with_etag
+from dxapi.history_api import HistoryMixin
 from dxapi.strict import StrictQueryMixin, checked_body, refuse_body
 from dxapi.throttling import OpinionRateThrottle
 from evaluations.api.filters import OpinionAnalysisFilter, OpinionFilter
@@ -40,15 +41,18 @@ from evaluations.api.opinion_serializers import (
     OpinionSendSerializer,
     OpinionSerializer,
     OpinionUpdateSerializer,
+    ReceiptSerializer,
 )
 from evaluations.listening import intake, opinion_csv, runs
 from evaluations.listening.page import page_context
-from evaluations.listening.results import analysis_result
+from evaluations.listening.results import analysis_result, receipt_status
 from evaluations.models import Opinion
 from evaluations.policy import (
     may_see_original_opinion,
     opinion_analyses_visible_to,
     opinions_visible_to,
+    require_may_send_opinion,
+    require_secretariat,
 )
 from initiatives.access import actor_for
 from initiatives.api.permissions import IsAuthenticatedActor, ReadAnyoneWriteAuthenticated
@@ -82,7 +86,7 @@ OPINIONS = (
     ),
 )
 class OpinionViewSet(
-    StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = OpinionSerializer
     permission_classes = [SendAnyoneReadAuthenticated]
@@ -90,12 +94,17 @@ class OpinionViewSet(
     ordering_fields = ["id", "submitted_at"]
     ordering = ["-id"]
     etag_kind = "opinion"
+    # What only the secretariat reads, withheld from the history the departments see.
+    history_withheld_fields = ("original_body", "personal_data", "hidden_reason", "sender_digest")
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         return opinions_visible_to(actor_for(self.request)).select_related(
             "plan", "initiative", "policy_area", "confirmed_initiative"
         )
+
+    def may_see_who_changed(self, instance: Opinion) -> bool:
+        return may_see_original_opinion(actor_for(self.request), instance)
 
     def get_throttles(self):
         throttles = super().get_throttles()
@@ -129,8 +138,9 @@ class OpinionViewSet(
         responses={201: OpinionReceiptSerializer},
     )
     def create(self, request: Request) -> Response:
-        data = checked_body(OpinionSendSerializer, request)
         actor = actor_for(request)
+        require_may_send_opinion(actor)  # before the body: a key learns nothing from it
+        data = checked_body(OpinionSendSerializer, request)
         user = getattr(request, "user", None)
         sender = f"user:{user.pk}" if user is not None and user.is_authenticated else ""
         opinion = intake.opinion_submit(
@@ -153,29 +163,14 @@ class OpinionViewSet(
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         opinion = self.get_object()
         actor = actor_for(request)
+        require_secretariat(actor, opinion.plan_id)  # before the body is read
         data = checked_body(OpinionUpdateSerializer, request, opinion=opinion)
-        expected = expected_version(request, "opinion", opinion.pk)
-        if "status" in data:
-            opinion = intake.opinion_moderate(
-                actor=actor,
-                opinion=opinion,
-                status=data["status"],
-                hidden_reason=data.get("hidden_reason", ""),
-                expected_version=expected,
-            )
-            expected = opinion.version
-        if "body" in data:
-            opinion = intake.opinion_edit_masked(
-                actor=actor, opinion=opinion, body=data["body"], expected_version=expected
-            )
-            expected = opinion.version
-        if "confirmed_initiative" in data:
-            opinion = intake.opinion_confirm_initiative(
-                actor=actor,
-                opinion=opinion,
-                initiative=data["confirmed_initiative"],
-                expected_version=expected,
-            )
+        opinion = intake.opinion_update(
+            actor=actor,
+            opinion=opinion,
+            data=data,
+            expected_version=expected_version(request, "opinion", opinion.pk),
+        )
         opinion = self.get_queryset().get(pk=opinion.pk)
         return with_etag(Response(self._shown(opinion)), "opinion", opinion)
 
@@ -323,3 +318,23 @@ class OpinionAnalysisViewSet(
     def _finished(self, analysis):
         runs.require_finished(analysis)
         return analysis
+
+
+class OpinionReceiptViewSet(StrictQueryMixin, viewsets.GenericViewSet):
+    """What became of an opinion, for whoever holds its receipt number (it is unguessable):
+    its state, and the published analyses that read it, with the group it was put in."""
+
+    permission_classes = [permissions.AllowAny]
+    lookup_field = "receipt"
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+    filter_backends = []
+
+    @extend_schema(
+        summary="Follow an opinion by its receipt number",
+        description="The opinion's state (`received`, `published` or `hidden`) and the "
+        "published analyses that include it, with the label of its group and the analysis "
+        "page. Only the receipt number's holder knows it; no text is shown.",
+        responses=ReceiptSerializer,
+    )
+    def retrieve(self, request: Request, receipt: str | None = None) -> Response:
+        return Response(ReceiptSerializer(receipt_status(receipt)).data)

@@ -50,6 +50,7 @@ router.register("opinions", opinion_views.OpinionViewSet, basename="opinion")
 router.register(
     "opinion-analyses", opinion_views.OpinionAnalysisViewSet, basename="opinion-analysis"
 )
+router.register("opinion-receipts", opinion_views.OpinionReceiptViewSet, basename="opinion-receipt")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -177,6 +177,53 @@ def _save(opinion: Opinion, fields: list[str], reason: str, expected: Preconditi
     return opinion
 
 
+def moderation_validate(status: str, hidden_reason: str) -> None:
+    """A state from the list; a reason to hide."""
+    if status not in OpinionStatus.values:
+        raise ValidationError({"status": _("Choose a state from the list.")})
+    if status == OpinionStatus.HIDDEN and not hidden_reason.strip():
+        raise ValidationError({"hidden_reason": _("Write the reason for hiding it.")})
+
+
+@transaction.atomic
+def opinion_update(
+    *,
+    actor: Actor,
+    opinion: Opinion,
+    data: dict,
+    expected_version: Precondition | int | None = None,
+) -> Opinion:
+    """The secretariat's changes to an opinion, in one transaction, each as its own version:
+    ``status`` (with ``hidden_reason``), ``body`` (the masked text corrected),
+    ``confirmed_initiative``. Asked first, so that nobody else learns anything, even from an
+    empty change."""
+    policy.require_secretariat(actor, opinion.plan_id)
+    if not data:
+        raise ValidationError({"non_field_errors": _("Nothing to change.")})
+    if "status" in data:
+        opinion = opinion_moderate(
+            actor=actor,
+            opinion=opinion,
+            status=data["status"],
+            hidden_reason=data.get("hidden_reason", ""),
+            expected_version=expected_version,
+        )
+        expected_version = opinion.version
+    if "body" in data:
+        opinion = opinion_edit_masked(
+            actor=actor, opinion=opinion, body=data["body"], expected_version=expected_version
+        )
+        expected_version = opinion.version
+    if "confirmed_initiative" in data:
+        opinion = opinion_confirm_initiative(
+            actor=actor,
+            opinion=opinion,
+            initiative=data["confirmed_initiative"],
+            expected_version=expected_version,
+        )
+    return opinion
+
+
 @transaction.atomic
 def opinion_moderate(
     *,
@@ -190,11 +237,8 @@ def opinion_moderate(
     hide it with a reason (abuse, spam, personal data the masking missed), or take it back
     to received. The plan's secretariat only; the reason goes into the history."""
     policy.require_secretariat(actor, opinion.plan_id)
-    if status not in OpinionStatus.values:
-        raise ValidationError({"status": _("Choose a state from the list.")})
+    moderation_validate(status, hidden_reason)
     hidden_reason = hidden_reason.strip()
-    if status == OpinionStatus.HIDDEN and not hidden_reason:
-        raise ValidationError({"hidden_reason": _("Write the reason for hiding it.")})
     opinion = Opinion.objects.select_for_update().get(pk=opinion.pk)
     opinion.status = status
     opinion.hidden_reason = hidden_reason if status == OpinionStatus.HIDDEN else ""

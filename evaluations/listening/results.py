@@ -3,13 +3,23 @@ with level, id, label, takeaway, value and parent; arguments with their point an
 plus the initiatives the opinions were linked to and the clusters' cross-tabs by attribute,
 counted in the database."""
 
+import uuid
 from typing import Any
 
 from django.db.models import Count, F
 from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from evaluations.models import AgeBand, OpinionAnalysis, OpinionLink, OpinionPlacement
+from evaluations.models import (
+    AgeBand,
+    Opinion,
+    OpinionAnalysis,
+    OpinionCluster,
+    OpinionLink,
+    OpinionPlacement,
+)
 from initiatives.access import Actor
 from initiatives.models import Initiative
 
@@ -188,4 +198,37 @@ def analysis_result(analysis: OpinionAnalysis, actor: Actor) -> dict[str, Any]:
             field: _crosstab(analysis, field, insider) for field in ("age_band", "municipality")
         },
         "initiatives": _initiative_counts(analysis, initiatives),
+    }
+
+
+def receipt_status(receipt: str) -> dict[str, Any]:
+    """What its sender may know of an opinion: its state, and where the published analyses
+    put it (``Http404`` for a number that is no receipt)."""
+    try:
+        opinion = Opinion.objects.select_related("plan").get(receipt=uuid.UUID(receipt))
+    except (ValueError, Opinion.DoesNotExist) as error:
+        raise Http404("No opinion has this receipt number.") from error
+    placements = (
+        OpinionPlacement.objects.filter(opinion=opinion, analysis__is_published=True)
+        .select_related("analysis")
+        .order_by("-analysis__published_at", "-analysis_id")
+    )
+    clusters = OpinionCluster.objects.filter(
+        analysis_id__in=[p.analysis_id for p in placements], level=1
+    ).values_list("analysis_id", "key", "label")
+    labels = {(analysis_id, key): label for analysis_id, key, label in clusters}
+    return {
+        "receipt": opinion.receipt,
+        "plan_code": opinion.plan.code,
+        "status": opinion.status,
+        "submitted_at": opinion.submitted_at,
+        "analyses": [
+            {
+                "id": p.analysis_id,
+                "title": p.analysis.title,
+                "cluster": labels.get((p.analysis_id, p.coarse_key), ""),
+                "page_url": reverse("opinion-analysis-page", args=[p.analysis_id]),
+            }
+            for p in placements
+        ],
     }
