@@ -221,11 +221,7 @@ class OpinionAnalysisAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "plan":
-            actor = actor_for(request)
-            plans = policy.plans_visible_to(actor)
-            if not actor.is_superuser:
-                plans = plans.filter(pk__in=actor.secretariat_plan_ids)
-            kwargs["queryset"] = plans
+            kwargs["queryset"] = policy.plans_managed_by(actor_for(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_module_permission(self, request: HttpRequest) -> bool:

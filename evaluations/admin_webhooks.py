@@ -114,11 +114,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "plan":
-            actor = actor_for(request)
-            plans = policy.plans_visible_to(actor)
-            if not actor.is_superuser:
-                plans = plans.filter(pk__in=actor.secretariat_plan_ids)
-            kwargs["queryset"] = plans
+            kwargs["queryset"] = policy.plans_managed_by(actor_for(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def _may_manage(self, request: HttpRequest, obj: WebhookSubscription | None = None) -> bool:

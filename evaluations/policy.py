@@ -84,6 +84,13 @@ def plans_visible_to(actor: Actor) -> QuerySet[Plan]:
     return plans if actor.plan_limit is None else plans.filter(pk=actor.plan_limit)
 
 
+def plans_managed_by(actor: Actor) -> QuerySet[Plan]:
+    """The plans whose secretariat the actor is (every plan for a superuser): where it may
+    add webhooks, run analyses and the like."""
+    plans = plans_visible_to(actor)
+    return plans if actor.is_superuser else plans.filter(pk__in=actor.secretariat_plan_ids)
+
+
 def _limited_to_key_plan(queryset: QuerySet, actor: Actor, plan_field: str) -> QuerySet:
     if actor.plan_limit is not None:
         return queryset.filter(**{plan_field: actor.plan_limit})

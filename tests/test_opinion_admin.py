@@ -138,3 +138,17 @@ def test_others_run_no_analysis_of_the_plan_in_the_admin(role_users, plan, role)
     client = logged_in(role_users[role])
     client.post(admin_url(OpinionAnalysis, "add"), {"plan": plan.pk, "title": "", "seed": 0})
     assert not OpinionAnalysis.objects.exists()
+
+
+def test_the_secretariat_publishes_many_opinions_at_once_in_the_admin(role_users, opinion, plan):
+    other = Opinion.objects.create(
+        plan=plan, body="二つ目の意見です。", original_body="二つ目の意見です。", body_digest="2"
+    )
+    client = logged_in(role_users["secretariat"])
+    client.post(
+        admin_url(Opinion, "changelist"),
+        {"action": "publish_selected", "_selected_action": [opinion.pk, other.pk]},
+    )
+    published = Opinion.objects.filter(status=OpinionStatus.PUBLISHED)
+    assert set(published.values_list("pk", flat=True)) == {opinion.pk, other.pk}
+    assert all(o.history.first().history_change_reason == "published" for o in published)

@@ -362,3 +362,49 @@ def test_an_empty_change_is_400_for_the_secretariat(secretariat, plan):
 def test_text_fields_take_text_only(api, plan):
     response = api.post(LIST, {"plan": PLAN_CODE, "body": 12345678}, format="json")
     assert response.status_code == 400 and error_attrs(response) == ["body"]
+
+
+def test_a_form_tools_question_headings_are_read(secretariat, plan):
+    text = (
+        "タイムスタンプ,DX推進計画へのご意見をお書きください,あなたの年代,お住まいの市町村,"
+        "公開に同意しますか,メールアドレス\n"
+        "2026/11/03 9:00,手続きをスマホで済ませたい。,40代,横手市,はい,x@example.jp\n"
+    )
+    upload = io.BytesIO(text.encode("cp932"))
+    upload.name = "form.csv"
+    response = secretariat.post(IMPORT, {"plan": PLAN_CODE, "file": upload}, format="multipart")
+    assert response.status_code == 201, response.json()
+    assert response.json()["ignored_columns"] == ["メールアドレス"]
+    opinion = Opinion.objects.get()
+    assert (opinion.body, opinion.age_band, opinion.municipality) == (
+        "手続きをスマホで済ませたい。",
+        "40s",
+        "横手市",
+    )
+    assert opinion.consent_to_publish and opinion.submitted_at.day == 3
+
+
+def test_the_opinion_list_runs_the_same_queries_at_any_page_size(secretariat, plan):
+    from tests.test_query_counts import queries_for
+
+    for number in range(1, 61):
+        opinion_about(number, body=f"取組{number}についての意見です。", age_band="30s")
+    small, small_body = queries_for(secretariat, LIST, {"page_size": 5})
+    large, large_body = queries_for(secretariat, LIST, {"page_size": 50})
+    assert (len(small_body["results"]), len(large_body["results"])) == (5, 50)
+    assert small == large == 4  # the actor's memberships (2), the count, the page
+
+
+def test_the_analysis_list_runs_the_same_queries_at_any_page_size(api, plan):
+    from evaluations.models import AnalysisState, OpinionAnalysis
+    from tests.test_query_counts import queries_for
+
+    for number in range(12):
+        OpinionAnalysis.objects.create(
+            plan=plan, title=f"分析{number}", state=AnalysisState.SUCCEEDED, is_published=True
+        )
+    path = reverse("opinion-analysis-list")
+    small, small_body = queries_for(api, path, {"page_size": 5})
+    large, large_body = queries_for(api, path, {"page_size": 50})
+    assert (len(small_body["results"]), len(large_body["results"])) == (5, 12)
+    assert small == large == 2  # the count, the page (plan and job joined)

@@ -129,6 +129,9 @@ class OpinionSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The initiative the secretariat confirmed it is about (number).",
     )
+    age_band = serializers.ChoiceField(
+        choices=AgeBand.choices, allow_blank=True, read_only=True, help_text="Blank: not given."
+    )
 
     class Meta:
         model = Opinion

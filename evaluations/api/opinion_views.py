@@ -15,8 +15,13 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
+)
+from drf_standardized_errors.openapi_serializers import (
+    ParseErrorResponseSerializer,
+    ValidationErrorResponseSerializer,
 )
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -56,6 +61,16 @@ from evaluations.policy import (
 )
 from initiatives.access import actor_for
 from initiatives.api.permissions import IsAuthenticatedActor, ReadAnyoneWriteAuthenticated
+
+# A refused file or row (validation_error), or a body that is no multipart (client_error).
+IMPORT_ERRORS = PolymorphicProxySerializer(
+    component_name="OpinionImportErrorResponse",
+    serializers={
+        "validation_error": ValidationErrorResponseSerializer,
+        "client_error": ParseErrorResponseSerializer,
+    },
+    resource_type_field_name="type",
+)
 
 
 class SendAnyoneReadAuthenticated(IsAuthenticatedActor):
@@ -183,7 +198,7 @@ class OpinionViewSet(
         "first; nothing is written when any row has an error (400, by row). At most "
         f"{opinion_csv.MAX_ROWS:,} rows and {opinion_csv.MAX_BYTES >> 20} MB.",
         request={"multipart/form-data": OpinionImportSerializer},
-        responses={201: OpinionImportResultSerializer},
+        responses={201: OpinionImportResultSerializer, 400: IMPORT_ERRORS},
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
     def import_csv(self, request: Request) -> Response:

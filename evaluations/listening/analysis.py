@@ -19,7 +19,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
-from evaluations.listening.tokenizer import dictionary_version
+from evaluations.listening.tokenizer import dictionary_version, morphemes
 from evaluations.listening.vectors import (
     Space,
     VectorSettings,
@@ -144,8 +144,17 @@ def _renumber_by_size(labels: np.ndarray) -> np.ndarray:
     return new_number[labels]
 
 
+def _nouns(vocabulary: list[str]) -> np.ndarray:
+    """Which words of the vocabulary are nouns: a cluster is named by what it is about
+    (除雪, 手続), not by the verbs every opinion shares (分かる, 減る)."""
+    return np.array(
+        [len(found := morphemes(word)) == 1 and found[0].pos[0] == "名詞" for word in vocabulary],
+        dtype=bool,
+    )
+
+
 def _class_terms(words: sparse.csr_matrix, vocabulary: list[str], labels: np.ndarray, k: int):
-    """Per cluster, its most distinctive words by class-based TF-IDF (as in BERTopic)."""
+    """Per cluster, its most distinctive nouns by class-based TF-IDF (as in BERTopic)."""
     if not vocabulary:
         return [[] for _ in range(k)]
     indicator = sparse.csr_matrix(
@@ -157,6 +166,7 @@ def _class_terms(words: sparse.csr_matrix, vocabulary: list[str], labels: np.nda
     average = totals.mean()
     idf = np.log1p(average / np.maximum(frequency, 1))
     scores = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0) * idf
+    scores[:, ~_nouns(vocabulary)] = 0
     names = np.array(vocabulary)
     result = []
     for row in scores:

@@ -23,7 +23,7 @@ MAX_COLUMNS = 50
 
 # Each column: the headings it is known by (first: the one the template uses).
 COLUMNS = {
-    "body": ("意見", "ご意見", "本文", "body", "opinion"),
+    "body": ("意見", "ご意見", "本文", "body", "opinion", "text"),
     "initiative": ("取組番号", "initiative", "initiative_number"),
     "age_band": ("年代", "age_band"),
     "municipality": ("市町村", "お住まいの市町村", "municipality"),
@@ -31,6 +31,28 @@ COLUMNS = {
     "submitted_at": ("受付日時", "回答日時", "タイムスタンプ", "submitted_at", "timestamp"),
 }
 _BY_HEADING = {heading.casefold(): key for key, names in COLUMNS.items() for heading in names}
+# A form tool heads a column with its question ("DX推進計画へのご意見をお書きください"): a
+# heading that is none of the above is read by the first of these words it contains.
+_BY_WORD = (
+    ("取組番号", "initiative"),
+    ("同意", "consent_to_publish"),
+    ("年代", "age_band"),
+    ("年齢", "age_band"),
+    ("市町村", "municipality"),
+    ("お住まい", "municipality"),
+    ("タイムスタンプ", "submitted_at"),
+    ("意見", "body"),
+)
+
+
+def column_of(heading: str) -> str | None:
+    """The column a heading names, or None (the column is ignored)."""
+    heading = heading.strip().casefold()
+    if heading in _BY_HEADING:
+        return _BY_HEADING[heading]
+    return next((key for word, key in _BY_WORD if word in heading), None)
+
+
 _YES = {"はい", "同意する", "同意します", "可", "yes", "y", "true", "1", "○"}
 _NO = {"", "いいえ", "同意しない", "同意しません", "不可", "no", "n", "false", "0", "×"}
 _AGE_BY_TEXT = {
@@ -121,7 +143,10 @@ def read_opinions_csv(data: bytes, plan: Plan) -> tuple[list[OpinionDraft], list
         raise ValidationError(
             {"file": _("Too many columns (at most %(max)d).") % {"max": MAX_COLUMNS}}
         )
-    keys = [_BY_HEADING.get(heading.strip().casefold()) for heading in header]
+    keys = [column_of(heading) for heading in header]
+    for key in set(keys) - {None}:
+        if keys.count(key) > 1:  # two columns read as one: keep the first, ignore the others
+            keys = [k if k != key or i == keys.index(key) else None for i, k in enumerate(keys)]
     if "body" not in keys:
         raise ValidationError(
             {"file": _("No 意見 (opinion) column: write the headings in the first row.")}

@@ -38,8 +38,10 @@ def _method(analysis: OpinionAnalysis) -> dict[str, Any]:
     parameters = analysis.parameters or {}
     return {
         "tokenizer": parameters.get("tokenizer", ""),
-        "vectoriser": parameters.get("vectoriser", ""),
-        "clustering": parameters.get("clustering", ""),
+        "vectoriser": _("TF-IDF of words, word pairs and character n-grams, LSA (%(n)s dimensions)")
+        % {"n": parameters.get("components", 0)},
+        "clustering": _("k-means (%(fine)s fine clusters), Ward (%(coarse)s coarse clusters)")
+        % {"fine": parameters.get("n_fine", 0), "coarse": parameters.get("n_coarse", 0)},
         "llm": analysis.llm_model or None,
     }
 

@@ -52,7 +52,7 @@ def require_finished(analysis: OpinionAnalysis) -> None:
 
 def default_title(plan: Plan) -> str:
     today = timezone.localdate()
-    return _("%(year)s citizens' opinions (%(date)s)") % {
+    return _("%(year)s opinions analysed (%(date)s)") % {
         "year": long_label(today.year if today.month >= 4 else today.year - 1),
         "date": today.isoformat(),
     }
