@@ -1,5 +1,6 @@
 """Error pages: JSON, in the API's error format, for API paths; Django's pages elsewhere."""
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -48,3 +49,18 @@ def server_error(request: HttpRequest) -> HttpResponse:
         body = error_body("error", _("A server error occurred."), type_="server_error")
         return JsonResponse(body, status=500)
     return defaults.server_error(request)
+
+
+def validation_body(error: ValidationError) -> dict:
+    """The API's 400 body for a Django ``ValidationError`` raised where no request is (a job),
+    one error per field and message, as ``exceptions`` renders it for a request."""
+    errors = [
+        {
+            "code": "invalid",
+            "detail": str(message),
+            "attr": None if field == NON_FIELD_ERRORS else field,
+        }
+        for field, messages in error.message_dict.items()
+        for message in messages
+    ]
+    return {"type": "validation_error", "errors": errors}

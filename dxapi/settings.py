@@ -477,6 +477,9 @@ JOB_RESULT_DAYS = int(os.environ.get("JOB_RESULT_DAYS", "7"))
 # Sheet imports from this many data rows, or this many bytes, run as jobs (202 Accepted).
 IMPORT_JOB_MIN_ROWS = int(os.environ.get("IMPORT_JOB_MIN_ROWS", "2000"))
 IMPORT_JOB_MIN_BYTES = int(os.environ.get("IMPORT_JOB_MIN_BYTES", str(1024 * 1024)))
+# Opinion imports (each text masked) from this many lines, or this many bytes, run as jobs.
+OPINION_IMPORT_JOB_MIN_ROWS = int(os.environ.get("OPINION_IMPORT_JOB_MIN_ROWS", "500"))
+OPINION_IMPORT_JOB_MIN_BYTES = int(os.environ.get("OPINION_IMPORT_JOB_MIN_BYTES", "262144"))
 
 # Events and webhooks (``evaluations.events``, ``evaluations.webhooks``). The event feed shows
 # events at least EVENT_FEED_DELAY_SECONDS old (a slow commit is not skipped by a reader).

@@ -24,7 +24,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -32,7 +32,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from dxapi.errors import error_body
+from dxapi.errors import error_body, validation_body
 from dxapi.jobs import RETRYABLE, JobTask, enqueue, request_context
 from dxapi.middleware import current_request_id
 from dxapi.versions import StaleVersion
@@ -98,6 +98,14 @@ def start_opinion_analysis(*, actor: Actor, analysis: OpinionAnalysis) -> Job:
     job = _new_job(
         JobKind.OPINION_ANALYSIS, actor=actor, plan=analysis.plan, params={"analysis": analysis.pk}
     )
+    job.save()
+    return _submit(job)
+
+
+def start_opinion_import(*, actor: Actor, plan: Plan, data: bytes, filename: str) -> Job:
+    """A job importing a CSV file of opinions (each masked): ``listening.opinion_csv``."""
+    job = _new_job(JobKind.OPINION_IMPORT, actor=actor, plan=plan, params={"filename": filename})
+    job.input_file.save(filename, ContentFile(data), save=False)
     job.save()
     return _submit(job)
 
@@ -221,11 +229,22 @@ def _opinion_analysis(job: Job, actor: Actor, progress: _Progress) -> Outcome:
     return runs.run_summary(analysis), None
 
 
+def _opinion_import(job: Job, actor: Actor, progress: _Progress) -> Outcome:
+    from evaluations.listening import opinion_csv
+
+    with job.input_file.open("rb") as handle:
+        data = handle.read()
+    progress("validating", 0, None)
+    opinions, ignored = opinion_csv.import_file(actor=actor, plan=job.plan, data=data)
+    return opinion_csv.import_summary(opinions, ignored), None
+
+
 HANDLERS: dict[str, Callable[[Job, Actor, _Progress], Outcome]] = {
     JobKind.PROGRESS_IMPORT: _import,
     JobKind.TABLE_EXPORT: _export,
     JobKind.DOCUMENT_EXPORT: _export,
     JobKind.OPINION_ANALYSIS: _opinion_analysis,
+    JobKind.OPINION_IMPORT: _opinion_import,
 }
 
 
@@ -271,6 +290,8 @@ def run(task: JobTask, job_id: int) -> None:
             raise task.retry_later(error) from error
         except importer.ImportValidationError as error:
             _fail(job, progress, error.as_body())
+        except ValidationError as error:  # the opinion import's rows, as the API answers them
+            _fail(job, progress, validation_body(error))
         except PermissionDenied as error:
             _fail(job, progress, error_body("permission_denied", str(error)))
         except SoftTimeLimitExceeded:

@@ -265,6 +265,7 @@ class JobKind(models.TextChoices):
     TABLE_EXPORT = "table_export", _("表のエクスポート")
     DOCUMENT_EXPORT = "document_export", _("計画文書のエクスポート")
     OPINION_ANALYSIS = "opinion_analysis", _("意見の分析")
+    OPINION_IMPORT = "opinion_import", _("意見の取込")
 
 
 class JobState(models.TextChoices):

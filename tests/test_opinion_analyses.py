@@ -325,3 +325,15 @@ def test_a_sender_follows_the_opinion_by_its_receipt(analysed, api, secretariat)
 def test_an_unknown_receipt_is_404(api, plan):
     url = reverse("opinion-receipt-detail", args=["00000000-0000-4000-8000-000000000000"])
     assert api.get(url).status_code == 404
+
+
+def test_the_result_without_its_arguments_keeps_the_rest(analysed, secretariat):
+    url = reverse("opinion-analysis-result", args=[analysed.pk])
+    full = secretariat.get(url).json()
+    slim = secretariat.get(url, {"arguments": "none"}).json()
+    assert slim["arguments"] == [] and len(full["arguments"]) == 120
+    assert {k: v for k, v in slim.items() if k != "arguments"} == {
+        k: v for k, v in full.items() if k != "arguments"
+    }
+    refused = secretariat.get(url, {"arguments": "some"})
+    assert refused.status_code == 400

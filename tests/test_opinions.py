@@ -408,3 +408,79 @@ def test_the_analysis_list_runs_the_same_queries_at_any_page_size(api, plan):
     large, large_body = queries_for(api, path, {"page_size": 50})
     assert (len(small_body["results"]), len(large_body["results"])) == (5, 12)
     assert small == large == 2  # the count, the page (plan and job joined)
+
+
+# --- Large imports run as jobs; the command is another door ----------------------------------
+
+
+@pytest.fixture
+def small_job_threshold(settings, tmp_path):
+    settings.CELERY_BROKER_URL = ""
+    settings.JOBS_IN_PROCESS_THREADS = 0
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.OPINION_IMPORT_JOB_MIN_ROWS = 2
+
+
+def test_a_large_import_runs_as_a_job(
+    secretariat, plan, small_job_threshold, django_capture_on_commit_callbacks
+):
+    from evaluations.models import Job, JobState
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = secretariat.post(
+            IMPORT, {"plan": PLAN_CODE, "file": csv_upload(ROWS)}, format="multipart"
+        )
+    assert response.status_code == 202, response.json()
+    job = Job.objects.get(pk=response.json()["id"])
+    assert response["Location"].endswith(f"/jobs/{job.pk}/")
+    assert job.state == JobState.SUCCEEDED and job.kind == "opinion_import"
+    assert job.result == {"imported": 2, "masked": 1, "ignored_columns": ["メール"]}
+    assert Opinion.objects.count() == 2
+
+
+def test_a_large_import_with_a_bad_row_fails_its_job_and_writes_nothing(
+    secretariat, plan, small_job_threshold, django_capture_on_commit_callbacks
+):
+    from evaluations.models import Job, JobState
+
+    rows = [*ROWS, ["", "未来の意見です。よろしく。", "999", "", "", "", ""]]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = secretariat.post(
+            IMPORT, {"plan": PLAN_CODE, "file": csv_upload(rows)}, format="multipart"
+        )
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.state == JobState.FAILED
+    assert job.error["type"] == "validation_error"
+    assert [e["attr"] for e in job.error["errors"]] == ["rows.4.initiative"]
+    assert not Opinion.objects.exists()
+
+
+def test_a_department_starts_no_import_job(editor, plan, small_job_threshold):
+    from evaluations.models import Job
+
+    response = editor.post(
+        IMPORT, {"plan": PLAN_CODE, "file": csv_upload(ROWS)}, format="multipart"
+    )
+    assert response.status_code == 403 and not Job.objects.exists()
+
+
+def test_the_command_imports_as_the_server_or_a_user(plan, tmp_path, editor_user):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "opinions.csv"
+    path.write_bytes(csv_upload(ROWS).getvalue())
+    with pytest.raises(CommandError):
+        call_command("import_opinions", str(path), "--plan", PLAN_CODE, "--user", "kikaku-editor")
+    assert not Opinion.objects.exists()
+    out = StringIO()
+    call_command("import_opinions", str(path), "--plan", PLAN_CODE, stdout=out)
+    assert "Imported 2 opinions (1 with personal data masked)" in out.getvalue()
+    assert Opinion.objects.count() == 2
+
+
+@pytest.mark.parametrize("path", [LIST, "/api/v1/webhooks/"])
+def test_a_plan_named_with_a_nul_character_is_400(secretariat, plan, path):
+    response = secretariat.post(path, {"plan": "akita\x00dx", "body": "x"}, format="json")
+    assert response.status_code == 400 and "plan" in error_attrs(response)

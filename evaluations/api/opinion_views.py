@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -35,7 +36,9 @@ from dxapi.etags import ETAG, IF_MATCH, expected_version, with_etag
 from dxapi.history_api import HistoryMixin
 from dxapi.strict import StrictQueryMixin, checked_body, refuse_body
 from dxapi.throttling import OpinionRateThrottle
+from evaluations import jobs
 from evaluations.api.filters import OpinionAnalysisFilter, OpinionFilter
+from evaluations.api.job_views import LOCATION, JobSerializer, accepted
 from evaluations.api.opinion_serializers import (
     AnalysisRequestSerializer,
     OpinionAnalysisSerializer,
@@ -70,6 +73,14 @@ IMPORT_ERRORS = PolymorphicProxySerializer(
         "client_error": ParseErrorResponseSerializer,
     },
     resource_type_field_name="type",
+)
+
+
+ARGUMENTS = OpenApiParameter(
+    "arguments",
+    str,
+    enum=["all", "none"],
+    description="`all` (default): every opinion placed; `none`: the clusters and counts only.",
 )
 
 
@@ -196,9 +207,16 @@ class OpinionViewSet(
         "`意見` (required), `取組番号`, `年代`, `市町村`, `公開への同意` (はい/いいえ), "
         "`受付日時`. Other columns are ignored and named in the answer. Every row is checked "
         "first; nothing is written when any row has an error (400, by row). At most "
-        f"{opinion_csv.MAX_ROWS:,} rows and {opinion_csv.MAX_BYTES >> 20} MB.",
+        f"{opinion_csv.MAX_ROWS:,} rows and {opinion_csv.MAX_BYTES >> 20} MB. A large file "
+        "(500 lines or 256 KiB by default) is imported by a job: 202 Accepted with the job "
+        "(`Location`), whose `result` is then this 201 body, or its `error` this 400 body.",
         request={"multipart/form-data": OpinionImportSerializer},
-        responses={201: OpinionImportResultSerializer, 400: IMPORT_ERRORS},
+        parameters=[LOCATION],
+        responses={
+            201: OpinionImportResultSerializer,
+            202: OpenApiResponse(JobSerializer, description="Imported by a job."),
+            400: IMPORT_ERRORS,
+        },
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
     def import_csv(self, request: Request) -> Response:
@@ -213,14 +231,15 @@ class OpinionViewSet(
                     ]
                 }
             )
-        opinions, ignored = opinion_csv.import_file(
-            actor=actor_for(request), plan=plan, data=upload.read()
-        )
-        body = {
-            "imported": len(opinions),
-            "masked": sum(1 for o in opinions if o.personal_data),
-            "ignored_columns": ignored,
-        }
+        actor, content = actor_for(request), upload.read()
+        if opinion_csv.is_large(content):
+            require_secretariat(actor, plan.pk)  # now, and again when the job runs
+            job = jobs.start_opinion_import(
+                actor=actor, plan=plan, data=content, filename=upload.name or "opinions.csv"
+            )
+            return accepted(request, job)
+        opinions, ignored = opinion_csv.import_file(actor=actor, plan=plan, data=content)
+        body = opinion_csv.import_summary(opinions, ignored)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -249,7 +268,7 @@ ANALYSES = (
     retrieve=extend_schema(summary="Retrieve an opinion analysis", description=ANALYSES),
 )
 class OpinionAnalysisViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = OpinionAnalysisSerializer
     permission_classes = [ReadAnyoneWriteAuthenticated]
@@ -310,13 +329,20 @@ class OpinionAnalysisViewSet(
         "`argument`, `x`, `y`, `cluster_ids`, `attributes`, plus suggested `initiatives`); "
         "with `crosstabs` of the coarse clusters by age band and municipality and the "
         "opinions per initiative. The public reads the text of opinions published with "
-        "their sender's consent only (null otherwise), and cross-tab cells of 3 or more.",
+        "their sender's consent only (null otherwise), and cross-tab cells of 3 or more. "
+        "`arguments=none` leaves the opinions out (an empty list): all else stays, in a few "
+        "kilobytes where 100,000 opinions make some 60 MB.",
+        parameters=[ARGUMENTS],
         responses={200: OpenApiTypes.OBJECT},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], extra_query_parameters=("arguments",))
     def result(self, request: Request, pk: str | None = None) -> Response:
         analysis = self._finished(self.get_object())
-        return Response(analysis_result(analysis, actor_for(request)))
+        arguments = request.query_params.get("arguments", "all")
+        if arguments not in ("all", "none"):
+            raise DRFValidationError({"arguments": [_("Give all or none.")]})
+        result = analysis_result(analysis, actor_for(request), with_arguments=arguments == "all")
+        return Response(result)
 
     @extend_schema(
         summary="An analysis's page",

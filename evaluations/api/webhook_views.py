@@ -73,6 +73,8 @@ class PlanField(serializers.CharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(str(data) if isinstance(data, int) else data)
+        if "\x00" in value:  # no code holds one, and PostgreSQL refuses it in a query
+            raise serializers.ValidationError(_("No such plan."))
         plans = plans_visible_to(actor_for(self.context["request"]))
         plan = plans.filter(**id_or_code(value)).first()
         if plan is None:

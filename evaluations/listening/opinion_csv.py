@@ -5,6 +5,7 @@ import csv
 import io
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -185,3 +186,20 @@ def import_file(*, actor: Actor, plan: Plan, data: bytes) -> tuple[list[Opinion]
     policy.require_secretariat(actor, plan.pk)
     drafts, ignored = read_opinions_csv(data, plan)
     return opinions_import(actor=actor, plan=plan, drafts=drafts), ignored
+
+
+def import_summary(opinions: list[Opinion], ignored: list[str]) -> dict:
+    """What an import answers (the API at once, or a job's result)."""
+    return {
+        "imported": len(opinions),
+        "masked": sum(1 for opinion in opinions if opinion.personal_data),
+        "ignored_columns": ignored,
+    }
+
+
+def is_large(data: bytes) -> bool:
+    """Whether a file is imported by a job: masking its texts would hold the request long."""
+    return (
+        len(data) >= settings.OPINION_IMPORT_JOB_MIN_BYTES
+        or data.count(b"\n") >= settings.OPINION_IMPORT_JOB_MIN_ROWS
+    )

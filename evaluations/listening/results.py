@@ -86,6 +86,7 @@ def _arguments(
     analysis: OpinionAnalysis, insider: bool, initiatives: dict[int, Initiative]
 ) -> list[dict[str, Any]]:
     links = _links(analysis)
+    ages = {value: str(label) for value, label in AgeBand.choices}  # translated once
     rows = (
         OpinionPlacement.objects.filter(analysis=analysis)
         .order_by("opinion_id")
@@ -126,7 +127,7 @@ def _arguments(
                 "x": round(x, 4),
                 "y": round(y, 4),
                 "cluster_ids": [ROOT, coarse, fine],
-                "attributes": {"age_band": _AGE_LABELS.get(age, ""), "municipality": town},
+                "attributes": {"age_band": ages.get(age, ""), "municipality": town},
                 "initiatives": suggested,
             }
         )
@@ -173,10 +174,13 @@ def _initiative_counts(
     ]
 
 
-def analysis_result(analysis: OpinionAnalysis, actor: Actor) -> dict[str, Any]:
+def analysis_result(
+    analysis: OpinionAnalysis, actor: Actor, *, with_arguments: bool = True
+) -> dict[str, Any]:
     """The analysis for this reader: the plan's secretariat sees every argument's masked text;
     everyone else only those published with their sender's consent, and cross-tab cells of at
-    least ``PUBLIC_MIN_CELL`` opinions."""
+    least ``PUBLIC_MIN_CELL`` opinions. ``with_arguments=False`` leaves the opinions out (the
+    clusters, counts and cross-tabs stay): a few kilobytes where 100,000 opinions make 60 MB."""
     insider = actor.is_superuser or actor.is_secretariat_of(analysis.plan_id)
     if actor.plan_limit not in (None, analysis.plan_id):
         insider = False
@@ -195,7 +199,7 @@ def analysis_result(analysis: OpinionAnalysis, actor: Actor) -> dict[str, Any]:
         },
         "overview": analysis.overview,
         "clusters": _clusters(analysis),
-        "arguments": _arguments(analysis, insider, initiatives),
+        "arguments": _arguments(analysis, insider, initiatives) if with_arguments else [],
         "crosstabs": {
             field: _crosstab(analysis, field, insider) for field in ("age_band", "municipality")
         },
