@@ -249,7 +249,8 @@ def test_an_analysis_asks_the_policy_again_when_it_runs(plan, secretariat_user, 
     SecretariatMembership.objects.filter(user=secretariat_user).delete()
     with pytest.raises(PermissionDenied):
         runs.analysis_run(actor=actor_for_user(secretariat_user), analysis_id=analysis.pk)
-    assert OpinionAnalysis.objects.get(pk=analysis.pk).state == AnalysisState.QUEUED
+    refused = OpinionAnalysis.objects.get(pk=analysis.pk)
+    assert refused.state == AnalysisState.FAILED and refused.error
     assert not OpinionCluster.objects.filter(analysis=analysis).exists()
 
 

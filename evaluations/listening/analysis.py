@@ -19,6 +19,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
+from evaluations.listening.links import best_initiatives
 from evaluations.listening.tokenizer import dictionary_version, morphemes
 from evaluations.listening.vectors import (
     Space,
@@ -206,72 +207,6 @@ def _coordinates(vectors: np.ndarray) -> np.ndarray:
     return np.round(centred.astype(np.float64) @ axes, 6)
 
 
-LINK_CHUNK = 10_000
-
-
-def _scores(opinions: sparse.csr_matrix, initiatives: sparse.csr_matrix):
-    """Cosine of each chunk of opinions with every initiative, clipped to 0..1 and rounded."""
-    for start in range(0, opinions.shape[0], LINK_CHUNK):
-        scores = (opinions[start : start + LINK_CHUNK] @ initiatives.T).toarray()
-        yield np.round(np.clip(scores.astype(np.float64), 0, 1), 4)
-
-
-def _with_pseudo_feedback(
-    opinions: sparse.csr_matrix, initiatives: sparse.csr_matrix, share: float, weight: float
-) -> sparse.csr_matrix:
-    """The initiatives' vectors, each moved towards the opinions most surely linked to it.
-
-    An opinion is sure when its best initiative leads the second by much; the surest `share` of
-    all opinions are averaged per best initiative and added with `weight` (Rocchio). Measured on
-    the shipped evaluation set: top-3 0.417 to 0.460, on each half of the set alike.
-    """
-    count = int(opinions.shape[0] * share)
-    if count == 0 or weight <= 0 or initiatives.shape[0] < 2:
-        return initiatives
-    best, lead = [], []
-    for scores in _scores(opinions, initiatives):
-        top_two = -np.sort(-scores, axis=1)[:, :2]
-        best.append(scores.argmax(axis=1))
-        lead.append(top_two[:, 0] - top_two[:, 1])
-    best_of, lead_of = np.concatenate(best), np.concatenate(lead)
-    surest = np.lexsort((np.arange(len(lead_of)), -lead_of))[:count]
-    surest = surest[lead_of[surest] > 0]
-    indicator = sparse.csr_matrix(
-        (np.ones(len(surest), dtype=np.float32), (best_of[surest], surest)),
-        shape=(initiatives.shape[0], opinions.shape[0]),
-    )
-    counts = np.asarray(indicator.sum(axis=1), dtype=np.float32).ravel()
-    means = sparse.diags(weight / np.maximum(counts, 1)) @ (indicator @ opinions)
-    return normalize((initiatives + means).astype(np.float32), copy=False).tocsr()
-
-
-def _links(
-    opinions: sparse.csr_matrix,
-    initiatives: sparse.csr_matrix,
-    ids: list[int],
-    top: int,
-    settings: VectorSettings,
-) -> list[list[tuple[int, float]]]:
-    """Each opinion's most similar initiatives, best first.
-
-    Cosine of the TF-IDF rows rather than of the LSA vectors: on the shipped evaluation set the
-    plan's rare words (an initiative's own name for its subject) link better than the topics
-    LSA keeps, which the opinions dominate (top-3 0.39 against 0.35).
-    """
-    if top <= 0 or initiatives.shape[0] == 0:
-        return [[] for _ in range(opinions.shape[0])]
-    initiatives = _with_pseudo_feedback(
-        opinions, initiatives, settings.feedback_share, settings.feedback_weight
-    )
-    result = []
-    positions = np.arange(initiatives.shape[0])
-    for scores in _scores(opinions, initiatives):
-        for row in scores:
-            best = np.lexsort((positions, -row))[:top]
-            result.append([(ids[i], float(row[i])) for i in best if row[i] > 0])
-    return result
-
-
 def _clusters(
     level: int,
     labels: np.ndarray,
@@ -410,7 +345,9 @@ def _analyse(
     _notify(progress, "place", 0, 1)
     coordinates = _coordinates(space.opinions)
     initiative_ids = [initiative.id for initiative in initiatives]
-    links = _links(space.opinion_terms, space.initiative_terms, initiative_ids, top_links, settings)
+    links = best_initiatives(
+        space.opinion_terms, space.initiative_terms, initiative_ids, top_links, settings
+    )
     placements = [
         Placement(
             opinion_id=int(ids[index]),

@@ -4,6 +4,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -213,9 +214,15 @@ def analysis_run(
     the outcome in one transaction. Asks the policy again: whoever asked may have lost the
     right since."""
     analysis = OpinionAnalysis.objects.select_related("plan").get(pk=analysis_id)
-    policy.require_secretariat(actor, analysis.plan_id)
     if analysis.state == AnalysisState.SUCCEEDED:
         return analysis
+    try:
+        policy.require_secretariat(actor, analysis.plan_id)
+    except PermissionDenied as refusal:
+        OpinionAnalysis.objects.filter(pk=analysis.pk).update(
+            state=AnalysisState.FAILED, finished_at=timezone.now(), error=str(refusal)
+        )
+        raise
     OpinionAnalysis.objects.filter(pk=analysis.pk).update(state=AnalysisState.RUNNING)
     report = progress or (lambda stage, done, total: None)
     try:
