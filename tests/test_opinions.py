@@ -484,3 +484,16 @@ def test_the_command_imports_as_the_server_or_a_user(plan, tmp_path, editor_user
 def test_a_plan_named_with_a_nul_character_is_400(secretariat, plan, path):
     response = secretariat.post(path, {"plan": "akita\x00dx", "body": "x"}, format="json")
     assert response.status_code == 400 and "plan" in error_attrs(response)
+
+
+def test_a_secretariat_of_another_plan_reads_no_original_here(plan, editor_user):
+    from initiatives.models import Plan, SecretariatMembership
+    from tests.helpers import client_for
+
+    other = Plan.objects.create(
+        code="other-dx", organisation="他県", name="他県DX計画", start_year=2024, end_year=2025
+    )
+    SecretariatMembership.objects.create(user=editor_user, plan=other)  # and 企画振興部's editor
+    opinion_about(89)
+    listed = client_for(editor_user).get(LIST).json()["results"]
+    assert len(listed) == 1 and "original_body" not in listed[0]

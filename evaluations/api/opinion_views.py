@@ -138,18 +138,17 @@ class OpinionViewSet(
             throttles.append(OpinionRateThrottle())
         return throttles
 
-    def get_serializer_class(self):
-        if self.action in ("list", "retrieve", "partial_update"):
-            actor = actor_for(self.request)
-            if actor.is_superuser or actor.secretariat_plan_ids:
-                return OpinionSecretariatSerializer
-        return OpinionSerializer
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([self._shown(opinion) for opinion in page])
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         opinion = self.get_object()
         return with_etag(Response(self._shown(opinion)), "opinion", opinion)
 
     def _shown(self, opinion: Opinion) -> dict:
+        """Its original and moderation for its plan's secretariat; masked for the others
+        (a secretariat of one plan may be a department member of another)."""
         actor = actor_for(self.request)
         if may_see_original_opinion(actor, opinion):
             return OpinionSecretariatSerializer(opinion).data
