@@ -266,7 +266,12 @@ def _save_file(job: Job, name: str, chunks: Iterator[bytes], progress: _Progress
 
 def run(task: JobTask, job_id: int) -> None:
     """Run the job ``job_id`` (the body of ``tasks.run_job``)."""
-    job = _claim(task, job_id)
+    try:
+        job = _claim(task, job_id)
+    except RETRYABLE as error:  # the database was briefly unreachable or locked: again later
+        if task.is_last_attempt():
+            raise
+        raise task.retry_later(error) from error
     if job is None:
         return
     progress = _Progress(job)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -345,6 +345,25 @@ def test_a_transient_failure_is_retried_with_backoff(
     assert inline == [5, 10]  # seconds waited before each retry
     assert (job.state, job.attempts) == (JobState.SUCCEEDED, 3)
     assert job.result_file
+
+
+def test_a_database_error_while_claiming_the_job_is_retried(
+    secretariat, inline, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """SQLite's 'table is locked', or PostgreSQL restarting, as the job is claimed: it is
+    claimed again after the backoff instead of staying queued for ever."""
+    claim, failures = evaluation_jobs._claim, []
+
+    def flaky_claim(task, job_id):
+        if not failures:
+            failures.append(job_id)
+            raise OperationalError("database table is locked: evaluations_job")
+        return claim(task, job_id)
+
+    monkeypatch.setattr(evaluation_jobs, "_claim", flaky_claim)
+    job = job_of(run_jobs(django_capture_on_commit_callbacks, lambda: export_job(secretariat)))
+    assert failures == [job.pk] and inline == [5]
+    assert (job.state, job.attempts) == (JobState.SUCCEEDED, 1)
 
 
 def test_a_job_fails_once_its_retries_are_spent(
