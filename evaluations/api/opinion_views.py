@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -24,7 +23,7 @@ from drf_standardized_errors.openapi_serializers import (
     ParseErrorResponseSerializer,
     ValidationErrorResponseSerializer,
 )
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -76,12 +75,12 @@ IMPORT_ERRORS = PolymorphicProxySerializer(
 )
 
 
-ARGUMENTS = OpenApiParameter(
-    "arguments",
-    str,
-    enum=["all", "none"],
-    description="`all` (default): every opinion placed; `none`: the clusters and counts only.",
-)
+class ResultQuery(serializers.Serializer):
+    arguments = serializers.ChoiceField(
+        choices=["all", "none"],
+        default="all",
+        help_text="`all`: every opinion placed; `none`: the clusters and counts only.",
+    )
 
 
 class SendAnyoneReadAuthenticated(IsAuthenticatedActor):
@@ -275,6 +274,7 @@ class OpinionAnalysisViewSet(
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
     parser_classes = [JSONParser]
+    query_serializer: type[serializers.Serializer] | None = None  # per action (``result``)
 
     def get_queryset(self):
         return opinion_analyses_visible_to(actor_for(self.request)).select_related("plan", "job")
@@ -331,16 +331,16 @@ class OpinionAnalysisViewSet(
         "their sender's consent only (null otherwise), and cross-tab cells of 3 or more. "
         "`arguments=none` leaves the opinions out (an empty list): all else stays, in a few "
         "kilobytes where 100,000 opinions make some 60 MB.",
-        parameters=[ARGUMENTS],
+        parameters=[ResultQuery],
         responses={200: OpenApiTypes.OBJECT},
     )
-    @action(detail=True, methods=["get"], extra_query_parameters=("arguments",))
+    @action(detail=True, methods=["get"], query_serializer=ResultQuery)
     def result(self, request: Request, pk: str | None = None) -> Response:
+        query = ResultQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
         analysis = self._finished(self.get_object())
-        arguments = request.query_params.get("arguments", "all")
-        if arguments not in ("all", "none"):
-            raise DRFValidationError({"arguments": [_("Give all or none.")]})
-        result = analysis_result(analysis, actor_for(request), with_arguments=arguments == "all")
+        with_arguments = query.validated_data["arguments"] == "all"
+        result = analysis_result(analysis, actor_for(request), with_arguments=with_arguments)
         return Response(result)
 
     @extend_schema(
