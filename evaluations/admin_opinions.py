@@ -144,8 +144,10 @@ class OpinionAdmin(admin.ModelAdmin):
         done = 0
         for opinion in queryset:
             try:
-                intake.opinion_moderate(
-                    actor=actor_for(request), opinion=opinion, status=OpinionStatus.PUBLISHED
+                intake.opinion_update(
+                    actor=actor_for(request),
+                    opinion=opinion,
+                    data={"status": OpinionStatus.PUBLISHED},
                 )
                 done += 1
             except (PermissionDenied, ValidationError) as refusal:

@@ -124,10 +124,11 @@ class Opinion(models.Model):
     def __str__(self) -> str:
         return f"{self.get_status_display()} #{self.pk}"
 
-    @property
-    def quotable(self) -> bool:
-        """Whether the public may read its (masked) text: published, with the author's consent."""
-        return self.status == OpinionStatus.PUBLISHED and self.consent_to_publish
+
+def is_quotable(status: str, consent_to_publish: bool) -> bool:
+    """Whether the public may read an opinion's (masked) text: published, with its sender's
+    consent."""
+    return status == OpinionStatus.PUBLISHED and consent_to_publish
 
 
 class AnalysisState(models.TextChoices):

@@ -11,7 +11,6 @@
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -25,7 +24,6 @@ from drf_standardized_errors.openapi_serializers import (
 )
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -220,15 +218,7 @@ class OpinionViewSet(
     def import_csv(self, request: Request) -> Response:
         data = checked_body(OpinionImportSerializer, request)
         plan, upload = data["plan"], data["file"]
-        if upload.size > opinion_csv.MAX_BYTES:
-            raise DRFValidationError(
-                {
-                    "file": [
-                        _("The file is too large (at most %(max)d MB).")
-                        % {"max": opinion_csv.MAX_BYTES >> 20}
-                    ]
-                }
-            )
+        opinion_csv.require_size(upload.size)  # before the upload is read
         actor, content = actor_for(request), upload.read()
         if opinion_csv.is_large(content):
             require_secretariat(actor, plan.pk)  # now, and again when the job runs

@@ -19,6 +19,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
+from evaluations.listening import ROOT
 from evaluations.listening.links import best_initiatives
 from evaluations.listening.tokenizer import dictionary_version, morphemes
 from evaluations.listening.vectors import (
@@ -44,7 +45,6 @@ MAX_TERMS = 8
 MAX_REPRESENTATIVES = 5
 MAX_FINE = 50
 MAX_COARSE = 10
-ROOT = "0"
 Progress = Callable[[str, int, int], None]
 
 

@@ -193,94 +193,54 @@ def opinion_update(
     data: dict,
     expected_version: Precondition | int | None = None,
 ) -> Opinion:
-    """The secretariat's changes to an opinion, in one transaction, each as its own version:
-    ``status`` (with ``hidden_reason``), ``body`` (the masked text corrected),
-    ``confirmed_initiative``. Asked first, so that nobody else learns anything, even from an
-    empty change."""
+    """The secretariat's changes to an opinion, in one transaction, each as its own version
+    with its reason in the history: ``status`` (with ``hidden_reason``), ``body`` (the masked
+    text corrected), ``confirmed_initiative``. Asked first, so that nobody else learns
+    anything, even from an empty change."""
     policy.require_secretariat(actor, opinion.plan_id)
     if not data:
         raise ValidationError({"non_field_errors": _("Nothing to change.")})
+    opinion = Opinion.objects.select_for_update().get(pk=opinion.pk)
     if "status" in data:
-        opinion = opinion_moderate(
-            actor=actor,
-            opinion=opinion,
-            status=data["status"],
-            hidden_reason=data.get("hidden_reason", ""),
-            expected_version=expected_version,
-        )
+        _moderate(opinion, data["status"], data.get("hidden_reason", ""), expected_version)
         expected_version = opinion.version
     if "body" in data:
-        opinion = opinion_edit_masked(
-            actor=actor, opinion=opinion, body=data["body"], expected_version=expected_version
-        )
+        _correct_masked_text(opinion, data["body"], expected_version)
         expected_version = opinion.version
     if "confirmed_initiative" in data:
-        opinion = opinion_confirm_initiative(
-            actor=actor,
-            opinion=opinion,
-            initiative=data["confirmed_initiative"],
-            expected_version=expected_version,
-        )
+        _confirm_initiative(opinion, data["confirmed_initiative"], expected_version)
     return opinion
 
 
-@transaction.atomic
-def opinion_moderate(
-    *,
-    actor: Actor,
-    opinion: Opinion,
-    status: str,
-    hidden_reason: str = "",
-    expected_version: Precondition | int | None = None,
-) -> Opinion:
+def _moderate(opinion: Opinion, status: str, hidden_reason: str, expected) -> None:
     """Publish an opinion (its masked text may then be quoted, with the sender's consent),
     hide it with a reason (abuse, spam, personal data the masking missed), or take it back
-    to received. The plan's secretariat only; the reason goes into the history."""
-    policy.require_secretariat(actor, opinion.plan_id)
+    to received."""
     moderation_validate(status, hidden_reason)
     hidden_reason = hidden_reason.strip()
-    opinion = Opinion.objects.select_for_update().get(pk=opinion.pk)
     opinion.status = status
     opinion.hidden_reason = hidden_reason if status == OpinionStatus.HIDDEN else ""
     reason = f"{status}: {hidden_reason}" if hidden_reason else status
-    return _save(opinion, ["status", "hidden_reason"], reason, expected_version)
+    _save(opinion, ["status", "hidden_reason"], reason, expected)
 
 
-@transaction.atomic
-def opinion_edit_masked(
-    *,
-    actor: Actor,
-    opinion: Opinion,
-    body: str,
-    expected_version: Precondition | int | None = None,
-) -> Opinion:
-    """Correct the masked text (personal data the masking missed): the secretariat only; the
-    new text is masked again, and the original stays as sent."""
-    policy.require_secretariat(actor, opinion.plan_id)
+def _correct_masked_text(opinion: Opinion, body: str, expected) -> None:
+    """The masked text corrected (personal data the masking missed): masked again; the
+    original stays as sent."""
     body = body.strip()
     if not body:
         raise ValidationError({"body": _("The text cannot be empty.")})
-    opinion = Opinion.objects.select_for_update().get(pk=opinion.pk)
     masked = mask(body)
     opinion.body = masked.text
     opinion.personal_data = sorted(set(opinion.personal_data) | set(masked.kinds))
-    return _save(opinion, ["body", "personal_data"], "masked text corrected", expected_version)
+    _save(opinion, ["body", "personal_data"], "masked text corrected", expected)
 
 
-@transaction.atomic
-def opinion_confirm_initiative(
-    *,
-    actor: Actor,
-    opinion: Opinion,
-    initiative: Initiative | None,
-    expected_version: Precondition | int | None = None,
-) -> Opinion:
-    """Confirm which initiative an opinion is about (an analysis's suggestion, or another), or
-    clear it (None): the plan's secretariat. The initiative's departments then read it."""
-    policy.require_secretariat(actor, opinion.plan_id)
+def _confirm_initiative(opinion: Opinion, initiative: Initiative | None, expected) -> None:
+    """Which initiative the opinion is about (an analysis's suggestion, or another), or none:
+    the initiative's departments then read it."""
     if initiative is not None and initiative.plan_id != opinion.plan_id:
         raise ValidationError({"initiative": _("Not an initiative of this plan.")})
-    opinion = Opinion.objects.select_for_update().get(pk=opinion.pk)
     opinion.confirmed_initiative = initiative
     reason = f"initiative confirmed: {initiative.number}" if initiative else "initiative cleared"
-    return _save(opinion, ["confirmed_initiative"], reason, expected_version)
+    _save(opinion, ["confirmed_initiative"], reason, expected)

@@ -122,13 +122,18 @@ def _draft(cells: dict[str, str], initiatives: dict[str, Initiative]) -> Opinion
     return draft
 
 
-def read_opinions_csv(data: bytes, plan: Plan) -> tuple[list[OpinionDraft], list[str]]:
-    """The drafts of a CSV file's rows (blank rows left out) and the headings it ignored;
-    ``ValidationError`` when the file itself cannot be read."""
-    if len(data) > MAX_BYTES:
+def require_size(size: int) -> None:
+    """A file of at most ``MAX_BYTES`` (checked on the upload's size, before it is read)."""
+    if size > MAX_BYTES:
         raise ValidationError(
             {"file": _("The file is too large (at most %(max)d MB).") % {"max": MAX_BYTES >> 20}}
         )
+
+
+def read_opinions_csv(data: bytes, plan: Plan) -> tuple[list[OpinionDraft], list[str]]:
+    """The drafts of a CSV file's rows (blank rows left out) and the headings it ignored;
+    ``ValidationError`` when the file itself cannot be read."""
+    require_size(len(data))
     try:
         text = decode_csv(data)
     except SheetError as error:

@@ -12,6 +12,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from evaluations.listening import ROOT
 from evaluations.models import (
     AgeBand,
     Opinion,
@@ -19,15 +20,20 @@ from evaluations.models import (
     OpinionCluster,
     OpinionLink,
     OpinionPlacement,
+    OpinionStatus,
 )
+from evaluations.opinion_models import is_quotable
 from initiatives.access import Actor
 from initiatives.models import Initiative
 
-ROOT = "0"
 # The public's cross-tabs leave out cells of fewer opinions than this: a municipality and an
 # age band with one opinion could point at its sender.
 PUBLIC_MIN_CELL = 3
-_AGE_LABELS = dict(AgeBand.choices)
+
+
+def _age_labels() -> dict[str, str]:
+    """Age bands as the reader's language names them, translated once per result."""
+    return {value: str(label) for value, label in AgeBand.choices}
 
 
 def _arg_id(opinion_id: int) -> str:
@@ -86,7 +92,7 @@ def _arguments(
     analysis: OpinionAnalysis, insider: bool, initiatives: dict[int, Initiative]
 ) -> list[dict[str, Any]]:
     links = _links(analysis)
-    ages = {value: str(label) for value, label in AgeBand.choices}  # translated once
+    ages = _age_labels()
     rows = (
         OpinionPlacement.objects.filter(analysis=analysis)
         .order_by("opinion_id")
@@ -108,9 +114,9 @@ def _arguments(
     for pk, x, y, coarse, fine, body, status, consent, age, town, confirmed in rows.iterator(
         chunk_size=5000
     ):
-        if not insider and status == "hidden":
+        if not insider and status == OpinionStatus.HIDDEN:
             continue
-        quotable = insider or (status == "published" and consent)
+        quotable = insider or is_quotable(status, consent)
         suggested = [
             {
                 "number": initiatives[i].number,
@@ -144,10 +150,11 @@ def _crosstab(analysis: OpinionAnalysis, field: str, insider: bool) -> dict[str,
     )
     if not insider:
         rows = rows.filter(n__gte=PUBLIC_MIN_CELL)
+    ages = _age_labels()
     table: dict[str, dict[str, int]] = {}
     for row in rows:
         value = row[f"opinion__{field}"]
-        label = _AGE_LABELS.get(value, value) if field == "age_band" else value
+        label = ages.get(value, value) if field == "age_band" else value
         table.setdefault(row["coarse_key"], {})[str(label)] = row["n"]
     return table
 

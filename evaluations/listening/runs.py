@@ -1,8 +1,10 @@
 """Analyses of a plan's opinions: asked for by the secretariat (API, admin or
 ``manage.py analyse_opinions``), run as a job, stored, and published for the public."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -11,7 +13,6 @@ from django.utils.translation import gettext as _
 
 from dxapi.errors import StateConflict, state_shown
 from evaluations import policy
-from evaluations.listening import analysis as engine
 from evaluations.listening import llm
 from evaluations.models import (
     AnalysisState,
@@ -27,9 +28,11 @@ from initiatives.access import Actor
 from initiatives.fiscal_years import long_label
 from initiatives.models import Initiative, Plan
 
+if TYPE_CHECKING:
+    from evaluations.listening import analysis as engine
+
 Progress = Callable[[str, int, int | None], None]
 BATCH = 2000
-ROOT = "0"
 
 
 class AnalysisConflict(StateConflict):
@@ -49,6 +52,14 @@ def require_finished(analysis: OpinionAnalysis) -> None:
     """Its result is read only once it succeeded (409 before, naming its state)."""
     if analysis.state != AnalysisState.SUCCEEDED:
         raise _conflict(_("This analysis has not finished (now: %(state)s)."), analysis)
+
+
+def _engine():
+    """The analysis engine (numpy, scipy, scikit-learn), imported when an analysis runs: not
+    by every web process that loads the API's routes."""
+    from evaluations.listening import analysis
+
+    return analysis
 
 
 def default_title(plan: Plan) -> str:
@@ -117,7 +128,9 @@ def initiative_texts(plan: Plan) -> list[engine.InitiativeText]:
         if evaluation is not None:
             parts += [evaluation.plan_text, evaluation.progress_text, evaluation.next_actions]
         parts += confirmed.get(initiative.pk, [])
-        texts.append(engine.InitiativeText(id=initiative.pk, text="\n".join(p for p in parts if p)))
+        texts.append(
+            _engine().InitiativeText(id=initiative.pk, text="\n".join(p for p in parts if p))
+        )
     return texts
 
 
@@ -128,7 +141,8 @@ def _opinion_texts(plan: Plan) -> list[engine.OpinionText]:
         .order_by("id")
         .values_list("id", "body")
     )
-    return [engine.OpinionText(id=pk, text=body) for pk, body in rows.iterator(chunk_size=BATCH)]
+    make = _engine().OpinionText
+    return [make(id=pk, text=body) for pk, body in rows.iterator(chunk_size=BATCH)]
 
 
 def _vector_settings(plan: Plan, opinion_count: int) -> engine.VectorSettings | None:
@@ -137,7 +151,7 @@ def _vector_settings(plan: Plan, opinion_count: int) -> engine.VectorSettings | 
     them rather than help (measured in benchmarks/README.md, "Broad listening")."""
     confirmed = Opinion.objects.filter(plan=plan, confirmed_initiative__isnull=False).count()
     if opinion_count and confirmed >= 0.1 * opinion_count:
-        return engine.VectorSettings(feedback_share=0.0)
+        return _engine().VectorSettings(feedback_share=0.0)
     return None
 
 
@@ -228,7 +242,7 @@ def analysis_run(
     try:
         opinions = _opinion_texts(analysis.plan)
         report("reading", len(opinions), len(opinions))
-        result = engine.analyse(
+        result = _engine().analyse(
             opinions,
             initiative_texts(analysis.plan),
             seed=analysis.seed,
